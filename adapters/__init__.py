@@ -1,0 +1,1 @@
+"""Protocol adapters: each folder speaks one outside protocol and no adapter imports another."""

@@ -1,0 +1,1 @@
+"""1C-Bitrix and Bitrix24: site events, outbound webhooks, REST client, CommerceML exchange."""

@@ -1,0 +1,91 @@
+"""SOAP 1.1 and 1.2 envelopes and faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lxml import etree
+
+from adapters.onec.soap.wsdl import NS
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+Version = Literal["1.1", "1.2"]
+CONTENT_TYPE: dict[Version, str] = {
+    "1.1": "text/xml; charset=utf-8",
+    "1.2": "application/soap+xml; charset=utf-8",
+}
+
+
+class SoapFault(Exception):
+    """Answered as a SOAP Fault: ``sender`` faults are the client's, others ours."""
+
+    def __init__(self, code: str, message: str, *, sender: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.sender = sender
+
+
+@dataclass(frozen=True)
+class Incoming:
+    version: Version
+    operation: etree._Element  # the ProcessRequest element
+
+
+def local(element: etree._Element) -> str:
+    return str(etree.QName(element).localname)
+
+
+def open_envelope(root: etree._Element) -> Incoming:
+    qname = etree.QName(root)
+    if qname.localname != "Envelope" or qname.namespace not in (SOAP11, SOAP12):
+        raise SoapFault("validation_error", "not a SOAP envelope (SOAP 1.1 or 1.2)")
+    version: Version = "1.1" if qname.namespace == SOAP11 else "1.2"
+    body = root.find(f"{{{qname.namespace}}}Body")
+    if body is None or len(body) == 0:
+        raise SoapFault("validation_error", "the envelope has no Body")
+    operation = body[0]
+    op_name = etree.QName(operation)
+    if op_name.namespace != NS:
+        raise SoapFault("validation_error", f"unknown namespace {op_name.namespace!r}; expected {NS}")
+    if op_name.localname != "ProcessRequest":
+        raise SoapFault("validation_error", f"unknown operation {op_name.localname!r}")
+    return Incoming(version=version, operation=operation)
+
+
+def _envelope(version: Version) -> tuple[etree._Element, etree._Element]:
+    ns = SOAP11 if version == "1.1" else SOAP12
+    envelope = etree.Element(f"{{{ns}}}Envelope", nsmap={"soap": ns, "tns": NS})
+    body = etree.SubElement(envelope, f"{{{ns}}}Body")
+    return envelope, body
+
+
+def reply(version: Version, payload: etree._Element) -> bytes:
+    envelope, body = _envelope(version)
+    body.append(payload)
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
+
+
+def fault(version: Version, error: SoapFault) -> bytes:
+    envelope, body = _envelope(version)
+    ns = SOAP11 if version == "1.1" else SOAP12
+    detail_payload = etree.Element(f"{{{NS}}}LoyaltyFault")
+    etree.SubElement(detail_payload, f"{{{NS}}}Code").text = error.code
+    etree.SubElement(detail_payload, f"{{{NS}}}Message").text = error.message
+    if version == "1.1":
+        node = etree.SubElement(body, f"{{{ns}}}Fault")
+        etree.SubElement(node, "faultcode").text = "soap:Client" if error.sender else "soap:Server"
+        etree.SubElement(node, "faultstring").text = f"{error.code}: {error.message}"
+        etree.SubElement(node, "detail").append(detail_payload)
+    else:
+        node = etree.SubElement(body, f"{{{ns}}}Fault")
+        code = etree.SubElement(node, f"{{{ns}}}Code")
+        etree.SubElement(code, f"{{{ns}}}Value").text = "soap:Sender" if error.sender else "soap:Receiver"
+        reason = etree.SubElement(node, f"{{{ns}}}Reason")
+        text = etree.SubElement(reason, f"{{{ns}}}Text")
+        text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+        text.text = f"{error.code}: {error.message}"
+        etree.SubElement(node, f"{{{ns}}}Detail").append(detail_payload)
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))

@@ -1,0 +1,76 @@
+"""``/soap/loyalty``: the WSDL at ``?wsdl`` (GET) and ``ProcessRequest`` (POST, SOAP 1.1 or 1.2)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from adapters.onec.soap import envelope, handlers, wsdl, xmlsafe
+from contracts.errors import LoyaltyError
+
+log = logging.getLogger("adapters.onec.soap")
+PATH = "/soap/loyalty"
+
+
+def _version_hint(request: Request) -> envelope.Version:
+    content_type = request.headers.get("content-type", "")
+    return "1.2" if "application/soap+xml" in content_type else "1.1"
+
+
+def _fault(version: envelope.Version, error: envelope.SoapFault, status: int = 500) -> Response:
+    headers = {"WWW-Authenticate": 'Basic realm="loyalty-soap", charset="UTF-8"'} if status == 401 else None
+    return Response(
+        envelope.fault(version, error), status_code=status, media_type=envelope.CONTENT_TYPE[version], headers=headers
+    )
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(PATH)
+    async def service_description(request: Request) -> Response:
+        if "wsdl" not in {k.lower() for k in request.query_params}:
+            return Response("append ?wsdl for the service description", media_type="text/plain")
+        location = str(request.url.replace(query=""))
+        return Response(wsdl.wsdl(location), media_type="text/xml; charset=utf-8")
+
+    @router.post(PATH)
+    async def process(request: Request) -> Response:
+        version = _version_hint(request)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > xmlsafe.MAX_BYTES:
+            return _fault(version, envelope.SoapFault("validation_error", "message too large"))
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > xmlsafe.MAX_BYTES:
+                return _fault(version, envelope.SoapFault("validation_error", "message too large"))
+        try:
+            client = request.app.state.authenticator.from_header(request.headers.get("authorization"))
+        except LoyaltyError as exc:
+            return _fault(version, envelope.SoapFault(exc.code.value, exc.message), status=401)
+        try:
+            incoming = envelope.open_envelope(xmlsafe.parse(body, request.headers.get("content-type")))
+        except xmlsafe.UnsafeXml as exc:
+            return _fault(version, envelope.SoapFault("validation_error", str(exc)))
+        except envelope.SoapFault as exc:
+            return _fault(version, exc)
+        service = request.app.state.service
+        call = handlers.Call(service=service, client=client, now=service.clock())
+        try:
+            payload = await run_in_threadpool(handlers.process, call, incoming.operation)
+        except envelope.SoapFault as exc:
+            return _fault(incoming.version, exc)
+        except LoyaltyError as exc:
+            return _fault(incoming.version, envelope.SoapFault(exc.code.value, exc.message))
+        except Exception:
+            log.exception(
+                "SOAP ProcessRequest by %s failed: %s", client.id, handlers.request_summary(incoming.operation)
+            )
+            return _fault(incoming.version, envelope.SoapFault("internal_error", "unexpected failure", sender=False))
+        return Response(envelope.reply(incoming.version, payload), media_type=envelope.CONTENT_TYPE[incoming.version])
+
+    return router

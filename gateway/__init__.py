@@ -1,0 +1,3 @@
+"""1C loyalty integration gateway."""
+
+__version__ = "0.1.0"

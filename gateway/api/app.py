@@ -1,0 +1,144 @@
+"""The FastAPI application: JSON API, health, error handling, background workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from adapters.onec.loyaltyservice.router import build_router as build_loyaltyservice_router
+from adapters.onec.soap.router import build_router as build_soap_router
+from contracts.errors import ErrorCode, LoyaltyError
+from gateway import __version__
+from gateway.api import operator, registration, v1
+from gateway.api.auth import Authenticator
+from gateway.config import GatewayConfig, Settings, load_config
+from gateway.core.messaging import MessageProvider
+from gateway.ledger.context import Clock, utc_now
+from gateway.notify.triggers import NotificationTriggers
+from gateway.notify.verification import PhoneVerification
+from gateway.seed import seed_demo
+from gateway.store import migrate
+from gateway.wiring import build_relay, build_service
+from gateway.workers.runner import WorkerRunner
+
+log = logging.getLogger("gateway.api")
+
+
+def _error(status: int, code: ErrorCode | str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": str(code), "message": message}
+    if details:
+        body["details"] = details
+    headers = {"WWW-Authenticate": 'Basic realm="loyalty-gateway", charset="UTF-8"'} if status == 401 else {}
+    if isinstance(details, dict) and "retry_after" in details:
+        headers["Retry-After"] = str(details["retry_after"])
+    return JSONResponse({"error": body}, status_code=status, headers=headers or None)
+
+
+def _validation_details(errors: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoyaltyError)
+    async def _loyalty(_request: Request, exc: LoyaltyError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message, exc.details or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(
+            422, ErrorCode.VALIDATION_ERROR, "the request is invalid", _validation_details(list(exc.errors()))
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _model_validation(_request: Request, exc: ValidationError) -> JSONResponse:
+        return _error(
+            422, ErrorCode.VALIDATION_ERROR, "the request is invalid", _validation_details(list(exc.errors()))
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: ErrorCode.NOT_FOUND, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN}.get(
+            exc.status_code, ErrorCode.VALIDATION_ERROR
+        )
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, ErrorCode.INTERNAL_ERROR, "unexpected failure; nothing was changed")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    config: GatewayConfig | None = None,
+    clock: Clock = utc_now,
+    run_workers: bool | None = None,
+    providers: dict[str, MessageProvider] | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    config = config or load_config(settings.config)
+    service = build_service(settings, config, clock)
+    db = service.db
+    relay = build_relay(service, config, providers)
+    workers = WorkerRunner(
+        service,
+        interval=settings.sweep_interval_seconds,
+        relay=relay,
+        daily_jobs=NotificationTriggers(config.notifications).run_daily_jobs,
+    )
+    start_workers = settings.workers if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            migrate.upgrade(settings.database_url)
+        if config.demo is not None:
+            seed_demo(service, config)
+        if start_workers:
+            workers.start()
+        try:
+            yield
+        finally:
+            workers.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="Loyalty gateway",
+        version=__version__,
+        summary="Loyalty integration gateway for 1C tills and ERP and 1C-Bitrix shops",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.config = config
+    app.state.service = service
+    app.state.relay = relay
+    app.state.verification = PhoneVerification(service, config.notifications)
+    app.state.authenticator = Authenticator(tuple(config.clients))
+    install_error_handlers(app)
+    app.include_router(v1.router)
+    app.include_router(registration.router)
+    app.include_router(build_loyaltyservice_router())
+    app.include_router(build_soap_router())
+    app.include_router(operator.build_router())
+    app.state.csrf_key = operator.new_csrf_key()
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        with db.read() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": db.dialect, "program": config.program.name}
+
+    return app

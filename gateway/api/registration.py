@@ -1,0 +1,87 @@
+"""Registration by phone code (``/api/v1/registration``) and message statistics."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.operations import CardNumber, CustomerResult, RegisterCustomerRequest
+from gateway.api.auth import current_client, require_operator
+from gateway.config import ClientConfig
+from gateway.notify.cascade import provider_stats
+from gateway.notify.verification import PhoneVerification
+
+router = APIRouter(prefix="/api/v1", tags=["registration"])
+Client = Annotated[ClientConfig, Depends(current_client)]
+
+
+class CodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=5, max_length=32)
+
+
+class CodeSentOut(BaseModel):
+    phone: str = Field(description="The phone, masked")
+    expires_at: datetime
+    resend_after: datetime
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=5, max_length=32)
+    code: str = Field(min_length=4, max_length=8, pattern=r"^\d+$")
+    name: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    birth_date: date | None = None
+    card_number: CardNumber | None = None
+
+
+def _verification(request: Request) -> PhoneVerification:
+    verification: PhoneVerification = request.app.state.verification
+    return verification
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@router.post("/registration/code", response_model=CodeSentOut, status_code=202)
+def send_code(body: CodeRequest, request: Request, _client: Client) -> CodeSentOut:
+    """Send a confirmation code to the phone (Telegram or SMS, by the configured cascade).
+    Rate-limited per phone and per client address: 429 ``rate_limited`` with ``Retry-After``."""
+    sent = _verification(request).request_code(body.phone, _client_ip(request))
+    return CodeSentOut(phone=sent.phone_masked, expires_at=sent.expires_at, resend_after=sent.resend_after)
+
+
+@router.post("/registration/verify", response_model=CustomerResult)
+def verify_code(body: VerifyRequest, request: Request, client: Client) -> CustomerResult:
+    """Check the code; the customer (new, with a card and the welcome bonus, or the one who
+    already has this phone) comes back with a usable card."""
+    registration = RegisterCustomerRequest(
+        phone=body.phone, name=body.name, email=body.email, birth_date=body.birth_date, card_number=body.card_number
+    )
+    return _verification(request).verify(client.id, registration, body.code)
+
+
+class ProviderStatsOut(BaseModel):
+    provider: str
+    sent: int
+    failed_attempts: int
+    cost: Decimal
+
+
+@router.get("/notifications/stats", response_model=list[ProviderStatsOut], tags=["operator"])
+def notification_stats(
+    request: Request, _operator: Annotated[ClientConfig, Depends(require_operator)]
+) -> list[ProviderStatsOut]:
+    """Messages sent, failed attempts and cost per provider."""
+    return [
+        ProviderStatsOut(provider=s.provider, sent=s.sent, failed_attempts=s.failed_attempts, cost=s.cost)
+        for s in provider_stats(request.app.state.service.db)
+    ]

@@ -1,0 +1,132 @@
+"""The loyalty program definition an integrator writes (YAML), validated with pydantic.
+
+The foundation covers a percentage accrual, a cap on the share of a receipt payable by points,
+point expiry, a welcome bonus and hold timing. Every section is its own model with
+``extra="forbid"``, so a misspelt key is reported instead of silently ignored, and new mechanics
+(tiers, price types, zones, segments, promo codes) are added as new sections without breaking
+existing files.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccrualPolicy(Section):
+    percent: Percent = Field(description="Points accrued per 100 roubles of the accrual base (x point value)")
+    on_amount_paid_by_points: bool = Field(
+        default=False, description="Whether the part of a receipt paid with points also earns points"
+    )
+    pending_days: int = Field(
+        default=0, ge=0, le=3650, description="Accrued points become spendable after this many days"
+    )
+
+
+class RedemptionPolicy(Section):
+    max_share_percent: Percent = Field(description="At most this share of a receipt may be paid by points")
+    min_points: int = Field(default=1, ge=1, description="Smallest number of points that can be spent")
+
+
+class ExpiryPolicy(Section):
+    days: int | None = Field(default=365, ge=1, le=36500, description="Lifetime of accrued points; null = never")
+    refund_of_expired_points: Literal["expire", "renew"] = Field(
+        default="expire",
+        description="Points a customer spent, given back by a refund after their lot expired: "
+        "'expire' keeps them expired; 'renew' gives them a fresh lifetime of `days`",
+    )
+
+
+class WelcomeBonus(Section):
+    points: int = Field(default=0, ge=0, le=10**9)
+    expiry_days: int | None = Field(default=None, ge=1, le=36500)
+
+
+class HoldPolicy(Section):
+    ttl_seconds: int = Field(default=900, ge=5, le=7 * 24 * 3600)
+    capture_window_seconds: int = Field(
+        default=24 * 3600,
+        ge=60,
+        le=30 * 24 * 3600,
+        description="How long captured (written-off) points wait for their receipt before the gateway books it",
+    )
+    sweep_batch: int = Field(default=500, ge=1, le=100_000)
+
+
+class OfflinePolicy(Section):
+    max_age_days: int = Field(
+        default=30, ge=1, le=3650, description="Oldest offline receipt a till may still post for accrual"
+    )
+
+
+class PromoCode(Section):
+    """A promo code: a discount on the receipt, valid for a period, limited in uses."""
+
+    code: str = Field(min_length=2, max_length=64, pattern=r"^[0-9A-Za-zА-Яа-яЁё_\-]+$")
+    description: str = Field(min_length=1, max_length=256)
+    discount_percent: Percent | None = None
+    discount_amount: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=2)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    min_amount: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    max_uses: int | None = Field(default=None, ge=1, description="Receipts in all; null = unlimited")
+    per_customer: int | None = Field(default=None, ge=1, description="Receipts per customer; null = unlimited")
+
+    @model_validator(mode="after")
+    def _one_discount(self) -> PromoCode:
+        if (self.discount_percent is None) == (self.discount_amount is None):
+            raise ValueError("give exactly one of discount_percent and discount_amount")
+        if self.valid_from and self.valid_to and self.valid_from > self.valid_to:
+            raise ValueError("valid_from is after valid_to")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.code.upper()
+
+
+class Program(Section):
+    name: str = Field(min_length=1, max_length=128)
+    currency: Literal["RUB"] = "RUB"
+    point_value: Decimal = Field(
+        default=Decimal("1.00"), gt=0, max_digits=10, decimal_places=2, description="Roubles per point"
+    )
+    accrual: AccrualPolicy
+    redemption: RedemptionPolicy
+    expiry: ExpiryPolicy = ExpiryPolicy()
+    welcome_bonus: WelcomeBonus = WelcomeBonus()
+    holds: HoldPolicy = HoldPolicy()
+    offline: OfflinePolicy = OfflinePolicy()
+    promo_codes: list[PromoCode] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> Program:
+        keys = [p.key for p in self.promo_codes]
+        if len(keys) != len(set(keys)):
+            raise ValueError("promo codes must be unique (case-insensitive)")
+        return self
+
+    def promo(self, code: str) -> PromoCode | None:
+        wanted = code.strip().upper()
+        return next((p for p in self.promo_codes if p.key == wanted), None)
+
+    @property
+    def point_value_kopecks(self) -> int:
+        return int(self.point_value * 100)
+
+    def accrual_rate(self) -> Fraction:
+        """Points per kopeck of accrual base."""
+        return Fraction(self.accrual.percent) / 100 / self.point_value_kopecks
+
+    def max_share(self) -> Fraction:
+        return Fraction(self.redemption.max_share_percent) / 100

@@ -1,0 +1,1 @@
+"""The points ledger: operation handlers over the store, idempotency, invariant checker."""

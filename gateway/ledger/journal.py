@@ -1,0 +1,124 @@
+"""The transaction journal: what every mutating request was, what became of it.
+
+A row is written *received* in the same short transaction that claims the idempotency key, and
+moved to its outcome in the transaction that changes the ledger (so the outcome and the change
+are committed together) or to *failed* when the request is refused. A row left *received* means
+the process died mid-request: nothing of it was applied, and the client's retry with the same key
+runs it again (that row is then *abandoned*).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from gateway.store.models import JournalEntry
+
+OUTCOME_BY_OPERATION = {
+    "hold": "held",
+    "capture": "captured",
+    "commit": "committed",
+    "offline_commit": "committed",
+    "cancel": "cancelled",
+    "refund": "refunded",
+    "register_customer": "registered",
+    "issue_card": "registered",
+    "replace_card": "registered",
+}
+REF_FIELDS = ("card_number", "receipt_id", "hold_id", "transaction_id")
+
+
+def _refs(*models: BaseModel) -> dict[str, str]:
+    refs: dict[str, str] = {}
+    for model in models:
+        for name in REF_FIELDS:
+            value: Any = getattr(model, name, None)
+            if isinstance(value, str) and value and name not in refs:
+                refs[name] = value[:128]
+    return refs
+
+
+def received(session: Session, *, client_id: str, operation: str, key: str, request: BaseModel, now: datetime) -> str:
+    entry = JournalEntry(
+        id=str(uuid.uuid4()),
+        client_id=client_id,
+        operation=operation,
+        idempotency_key=key[:255],
+        state="received",
+        request_json=request.model_dump_json(),
+        created_at=now,
+        updated_at=now,
+        **_refs(request),
+    )
+    session.add(entry)
+    return entry.id
+
+
+def done(session: Session, entry_id: str, operation: str, request: BaseModel, result: BaseModel, now: datetime) -> None:
+    entry = session.get(JournalEntry, entry_id)
+    if entry is None:  # pragma: no cover - written in the claim transaction
+        return
+    entry.state = OUTCOME_BY_OPERATION.get(operation, "committed")
+    entry.result_json = result.model_dump_json()
+    for name, value in _refs(result, request).items():
+        if getattr(entry, name) is None:
+            setattr(entry, name, value)
+    entry.updated_at = now
+    session.add(entry)
+
+
+def failed(session: Session, entry_id: str, code: str, message: str, now: datetime) -> None:
+    entry = session.get(JournalEntry, entry_id)
+    if entry is None:
+        return
+    entry.state = "failed"
+    entry.error_code = code[:64]
+    entry.error_message = message[:1000]
+    entry.updated_at = now
+    session.add(entry)
+
+
+def abandon_stale(session: Session, client_id: str, key: str, now: datetime) -> None:
+    """A retry took over a key whose first attempt died: that attempt's row is abandoned."""
+    for entry in session.exec(
+        select(JournalEntry).where(
+            JournalEntry.client_id == client_id, JournalEntry.idempotency_key == key, JournalEntry.state == "received"
+        )
+    ).all():
+        entry.state = "abandoned"
+        entry.error_message = "the process handling it stopped; the client's retry ran it again"
+        entry.updated_at = now
+        session.add(entry)
+
+
+def query(
+    session: Session,
+    *,
+    card_number: str | None = None,
+    receipt_id: str | None = None,
+    hold_id: str | None = None,
+    client_id: str | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[JournalEntry]:
+    stmt = select(JournalEntry)
+    for column, value in (
+        (JournalEntry.card_number, card_number),
+        (JournalEntry.receipt_id, receipt_id),
+        (JournalEntry.hold_id, hold_id),
+        (JournalEntry.client_id, client_id),
+        (JournalEntry.state, state),
+    ):
+        if value is not None:
+            stmt = stmt.where(col(column) == value)
+    if since is not None:
+        stmt = stmt.where(col(JournalEntry.created_at) >= since)
+    if until is not None:
+        stmt = stmt.where(col(JournalEntry.created_at) < until)
+    return list(session.exec(stmt.order_by(col(JournalEntry.created_at).desc()).limit(limit)).all())

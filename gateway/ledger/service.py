@@ -1,0 +1,277 @@
+"""``LoyaltyService``: the one entry point every protocol adapter calls.
+
+Each method takes the calling client's id and a normalized ``contracts`` request and returns the
+matching result. Mutating methods also take an idempotency key (the JSON API's
+``Idempotency-Key`` header, SOAP's ``RequestID``, a derived key for 1C) and run exactly once per
+key. Reads run in a read transaction and never lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from contracts.operations import (
+    BalanceRequest,
+    BalanceResult,
+    CalculateRequest,
+    CalculateResult,
+    CancelRequest,
+    CancelResult,
+    CaptureRequest,
+    CardResult,
+    CartLine,
+    CommitRequest,
+    CommitResult,
+    CustomerResult,
+    GiftCardHoldRequest,
+    GiftCardInfoRequest,
+    GiftCardIssueRequest,
+    GiftCardRedeemRequest,
+    GiftCardReleaseRequest,
+    GiftCardResult,
+    HoldRequest,
+    HoldResult,
+    IssueCardRequest,
+    LookupCustomerRequest,
+    OfflineReceiptRequest,
+    OperationKind,
+    RefundRequest,
+    RefundResult,
+    RegisterCustomerRequest,
+    ReplaceCardRequest,
+)
+from gateway.core.program import Program
+from gateway.ledger import customers, giftcards, points
+from gateway.ledger.accounts import balance_of, find_card
+from gateway.ledger.context import Clock, Ctx, utc_now
+from gateway.ledger.idempotency import IN_FLIGHT_LEASE, run_idempotent
+from gateway.ledger.invariants import InvariantReport, check_ledger
+from gateway.ledger.mappings import Unmapped, list_unmapped, record_unmapped
+from gateway.outbound.events import events_for
+from gateway.outbound.outbox import Event, Subscription, publish
+from gateway.store.db import Database
+from gateway.store.models import IdempotencyKey, UnmappedRef
+
+log = logging.getLogger("gateway.ledger")
+
+R = TypeVar("R", bound=BaseModel)
+EventHook = Callable[[Session, list[Event], datetime], None]
+Req = TypeVar("Req", bound=BaseModel)
+
+
+class LoyaltyService:
+    def __init__(
+        self,
+        db: Database,
+        program: Program,
+        clock: Clock = utc_now,
+        subscriptions: Sequence[Subscription] = (),
+        in_flight_lease: timedelta = IN_FLIGHT_LEASE,
+        event_hooks: Sequence[EventHook] = (),
+    ) -> None:
+        self.db = db
+        self.event_hooks = list(event_hooks)
+        self._unmapped_written: dict[Unmapped, float] = {}
+        self.in_flight_lease = in_flight_lease
+        self.program = program
+        self.clock = clock
+        self.subscriptions = tuple(subscriptions)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _read(self, client_id: str, handler: Callable[[Ctx, Req], R], request: Req) -> R:
+        now = self.clock()
+        with self.db.read() as session:
+            return handler(Ctx(self.db, session, self.program, now, client_id), request)
+
+    def _write(
+        self,
+        client_id: str,
+        key: str,
+        kind: OperationKind,
+        handler: Callable[[Ctx, Req], R],
+        request: Req,
+        result_type: type[R],
+    ) -> R:
+        now = self.clock()
+
+        ctx_holder: list[Ctx] = []
+
+        def run(session: Session) -> R:
+            ctx = Ctx(self.db, session, self.program, now, client_id)
+            ctx_holder.append(ctx)
+            return handler(ctx, request)
+
+        def on_result(session: Session, result: R) -> None:
+            events = [*ctx_holder[-1].events, *events_for(kind, client_id, result)]
+            self.publish_events(session, events, now)
+
+        return run_idempotent(
+            self.db,
+            client_id=client_id,
+            key=key,
+            operation=kind.value,
+            request=request,
+            result_type=result_type,
+            now=now,
+            run=run,
+            on_result=on_result,
+            lease=self.in_flight_lease,
+        )
+
+    def publish_events(self, session: Session, events: list[Event], now: datetime) -> None:
+        """Outbox messages and event hooks (customer notifications), in the ledger's transaction."""
+        publish(session, self.subscriptions, events, now)
+        for hook in self.event_hooks:
+            hook(session, events, now)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def calculate(self, client_id: str, request: CalculateRequest) -> CalculateResult:
+        return self._read(client_id, points.calculate, request)
+
+    def balance(self, client_id: str, request: BalanceRequest) -> BalanceResult:
+        return self._read(client_id, lambda ctx, req: balance_of(ctx, find_card(ctx, req.card_number)), request)
+
+    def lookup_customer(self, client_id: str, request: LookupCustomerRequest) -> CustomerResult:
+        return self._read(client_id, customers.lookup_customer, request)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def hold(self, client_id: str, key: str, request: HoldRequest) -> HoldResult:
+        return self._write(client_id, key, OperationKind.HOLD, points.hold, request, HoldResult)
+
+    def capture(self, client_id: str, key: str, request: CaptureRequest) -> HoldResult:
+        return self._write(client_id, key, OperationKind.CAPTURE, points.capture, request, HoldResult)
+
+    def find_holds(
+        self, client_id: str, card_number: str, tag: str | None, statuses: tuple[str, ...] = ("open", "captured")
+    ) -> list[HoldResult]:
+        """This client's unresolved (by default) holds on a card with a given tag, newest first."""
+        now = self.clock()
+        with self.db.read() as session:
+            ctx = Ctx(self.db, session, self.program, now, client_id)
+            return points.find_holds(ctx, card_number, tag, statuses)
+
+    def stored_result(self, client_id: str, key: str) -> tuple[str, str] | None:
+        """(operation, result JSON) of a request this client completed under ``key``, if any —
+        how a protocol that refers to an earlier request by its id finds what it did."""
+        with self.db.read() as session:
+            row = session.get(IdempotencyKey, (client_id, key))
+            if row is None or row.state != "done" or row.result_json is None:
+                return None
+            return row.operation, row.result_json
+
+    def remember_cart(self, client_id: str, hold_id: str, lines: list[CartLine]) -> None:
+        """Attach the last calculated cart to an unresolved hold (overwrites; safe to repeat)."""
+        now = self.clock()
+        with self.db.write() as session:
+            points.remember_cart(Ctx(self.db, session, self.program, now, client_id), hold_id, lines)
+
+    def commit(self, client_id: str, key: str, request: CommitRequest) -> CommitResult:
+        return self._write(client_id, key, OperationKind.COMMIT, points.commit, request, CommitResult)
+
+    def offline_commit(self, client_id: str, key: str, request: OfflineReceiptRequest) -> CommitResult:
+        return self._write(client_id, key, OperationKind.OFFLINE_COMMIT, points.offline_commit, request, CommitResult)
+
+    def cancel(self, client_id: str, key: str, request: CancelRequest) -> CancelResult:
+        return self._write(client_id, key, OperationKind.CANCEL, points.cancel, request, CancelResult)
+
+    def refund(self, client_id: str, key: str, request: RefundRequest) -> RefundResult:
+        return self._write(client_id, key, OperationKind.REFUND, points.refund, request, RefundResult)
+
+    def register_customer(self, client_id: str, key: str, request: RegisterCustomerRequest) -> CustomerResult:
+        return self._write(
+            client_id,
+            key,
+            OperationKind.REGISTER_CUSTOMER,
+            customers.register_customer,
+            request,
+            CustomerResult,
+        )
+
+    def issue_card(self, client_id: str, key: str, request: IssueCardRequest) -> CardResult:
+        return self._write(client_id, key, OperationKind.ISSUE_CARD, customers.issue_card, request, CardResult)
+
+    def replace_card(self, client_id: str, key: str, request: ReplaceCardRequest) -> CardResult:
+        return self._write(client_id, key, OperationKind.REPLACE_CARD, customers.replace_card, request, CardResult)
+
+    # -- gift certificates ------------------------------------------------------------------
+
+    def gift_card_info(self, client_id: str, request: GiftCardInfoRequest) -> GiftCardResult:
+        return self._read(client_id, giftcards.info, request)
+
+    def gift_card_issue(self, client_id: str, key: str, request: GiftCardIssueRequest) -> GiftCardResult:
+        return self._write(client_id, key, OperationKind.GIFT_CARD_ISSUE, giftcards.issue, request, GiftCardResult)
+
+    def gift_card_hold(self, client_id: str, key: str, request: GiftCardHoldRequest) -> GiftCardResult:
+        return self._write(client_id, key, OperationKind.GIFT_CARD_HOLD, giftcards.hold, request, GiftCardResult)
+
+    def gift_card_redeem(self, client_id: str, key: str, request: GiftCardRedeemRequest) -> GiftCardResult:
+        return self._write(client_id, key, OperationKind.GIFT_CARD_REDEEM, giftcards.redeem, request, GiftCardResult)
+
+    def gift_card_release(self, client_id: str, key: str, request: GiftCardReleaseRequest) -> GiftCardResult:
+        return self._write(client_id, key, OperationKind.GIFT_CARD_RELEASE, giftcards.release, request, GiftCardResult)
+
+    def gift_card_holds(self, client_id: str, number: str, tag: str | None) -> list[tuple[str, str, int, int | None]]:
+        """(hold id, status, amount, redeemed) of this client's holds on a certificate, newest first."""
+        now = self.clock()
+        with self.db.read() as session:
+            rows = giftcards.find_holds(Ctx(self.db, session, self.program, now, client_id), number, tag)
+            return [
+                (
+                    r.id,
+                    r.status if r.expires_at > now or r.status != "open" else "expired",
+                    r.amount_kopecks,
+                    r.redeemed_kopecks,
+                )
+                for r in rows
+            ]
+
+    # -- mappings ---------------------------------------------------------------------------
+
+    UNMAPPED_REPORT_INTERVAL = 60.0
+
+    def report_unmapped(self, items: list[Unmapped]) -> None:
+        """Record references an adapter could not map (best effort: never fails the caller).
+
+        Each reference is written at most once a minute per process, so a till that keeps
+        sending an unmapped item does not turn every calculation into a write; ``seen`` then
+        counts minutes in which it was seen rather than requests."""
+        now = self.clock().timestamp()
+        due = [i for i in set(items) if now - self._unmapped_written.get(i, -1e12) >= self.UNMAPPED_REPORT_INTERVAL]
+        if not due:
+            return
+        try:
+            with self.db.write() as session:
+                record_unmapped(session, due, self.clock())
+            for item in due:
+                self._unmapped_written[item] = now
+        except Exception:  # reporting must never break a till's request
+            log.exception("could not record %d unmapped references", len(due))
+
+    def unmapped(self) -> list[UnmappedRef]:
+        with self.db.read() as session:
+            return list_unmapped(session)
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def sweep_expired_holds(self, limit: int | None = None) -> int:
+        """Resolve holds past their deadline in one bounded batch (void open ones, book captured
+        ones); returns how many were resolved."""
+        now = self.clock()
+        with self.db.write() as session:
+            ctx = Ctx(self.db, session, self.program, now, "system:sweeper")
+            resolved = points.sweep_expired_holds(ctx, limit or self.program.holds.sweep_batch)
+            resolved += giftcards.sweep(ctx, limit or self.program.holds.sweep_batch)
+            self.publish_events(session, ctx.events, now)
+            return resolved
+
+    def check(self) -> InvariantReport:
+        return check_ledger(self.db)

@@ -1,0 +1,1 @@
+"""Customer messages: phone verification codes, ledger notifications, the provider cascade."""

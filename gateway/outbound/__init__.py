@@ -1,0 +1,1 @@
+"""Outbound calls: the transactional outbox, its relay, and the deliverers (webhooks…)."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engines (SQLite WAL by default, PostgreSQL), migrations."""

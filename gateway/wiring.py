@@ -1,0 +1,74 @@
+"""Builds the running parts from the configuration: service, outbox subscriptions, message
+providers and their cascade, the relay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from adapters.sms.console import ConsoleProvider
+from adapters.sms.smsaero import SmsAero
+from adapters.sms.smsc import Smsc
+from adapters.sms.smsru import SmsRu
+from adapters.sms.telegram import Telegram
+from gateway.config import GatewayConfig, NotificationsConfig, Settings
+from gateway.core.messaging import MessageProvider
+from gateway.ledger.context import Clock, utc_now
+from gateway.ledger.service import LoyaltyService
+from gateway.notify.cascade import Cascade
+from gateway.notify.queue import DESTINATION
+from gateway.notify.triggers import NotificationTriggers
+from gateway.outbound.outbox import Subscription
+from gateway.outbound.relay import Deliverer, Relay, RelaySettings
+from gateway.outbound.webhooks import WebhookDeliverer
+from gateway.store.db import Database
+
+
+def subscriptions(config: GatewayConfig) -> list[Subscription]:
+    return [Subscription(f"webhook:{hook.id}", frozenset(hook.events)) for hook in config.webhooks]
+
+
+def build_service(settings: Settings, config: GatewayConfig, clock: Clock = utc_now) -> LoyaltyService:
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    return LoyaltyService(
+        db,
+        config.program,
+        clock,
+        subscriptions(config),
+        in_flight_lease=timedelta(seconds=settings.in_flight_lease_seconds),
+        event_hooks=[NotificationTriggers(config.notifications).on_events],
+    )
+
+
+def build_providers(config: NotificationsConfig) -> dict[str, MessageProvider]:
+    providers: dict[str, MessageProvider] = {}
+    for name, spec in config.providers.items():
+        if spec.type == "console":
+            providers[name] = ConsoleProvider(Path(spec.path or "gateway-messages.jsonl"))
+        elif spec.type == "smsru":
+            providers[name] = SmsRu(spec.api_id or "", spec.sender)
+        elif spec.type == "smsc":
+            providers[name] = Smsc(spec.login or "", spec.password or "", spec.sender)
+        elif spec.type == "smsaero":
+            providers[name] = SmsAero(spec.email or "", spec.api_key or "", spec.sign or "")
+        else:
+            providers[name] = Telegram(spec.gateway_token, spec.bot_token)
+    return providers
+
+
+def build_cascade(
+    service: LoyaltyService, config: GatewayConfig, providers: dict[str, MessageProvider] | None = None
+) -> Cascade:
+    chosen = providers if providers is not None else build_providers(config.notifications)
+    return Cascade(service.db, chosen, config.notifications.chains, clock=service.clock)
+
+
+def build_relay(
+    service: LoyaltyService, config: GatewayConfig, providers: dict[str, MessageProvider] | None = None
+) -> Relay:
+    deliverers: dict[str, Deliverer] = {
+        f"webhook:{hook.id}": WebhookDeliverer(hook.url, hook.secret, hook.timeout_seconds) for hook in config.webhooks
+    }
+    deliverers[DESTINATION] = build_cascade(service, config, providers)
+    max_attempts = max((hook.max_attempts for hook in config.webhooks), default=RelaySettings.max_attempts)
+    return Relay(service.db, deliverers, settings=RelaySettings(max_attempts=max_attempts), clock=service.clock)

@@ -1,0 +1,1 @@
+"""Background workers that run beside the API (inside ``gateway serve``) or alone."""

@@ -1,0 +1,136 @@
+"""Fixtures: a database per test (SQLite file, or PostgreSQL when the run targets it) and a
+running gateway on loopback built from the demo configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.api.app import create_app
+from gateway.config import DEMO_CONFIG, GatewayConfig, Settings, load_config
+from gateway.ledger.service import LoyaltyService
+from gateway.outbound.relay import Relay
+from gateway.store import migrate
+from tests.support import BACKEND, CI, POSTGRES_ADMIN_URL, FakeClock, PostgresFactory, client, live_server
+
+
+def pytest_report_header() -> str:
+    pg = "configured" if POSTGRES_ADMIN_URL else "not configured (set GATEWAY_TEST_POSTGRES_URL)"
+    return f"gateway test backend: {BACKEND}; PostgreSQL: {pg}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresFactory | None]:
+    if not POSTGRES_ADMIN_URL:
+        if CI:
+            pytest.fail("CI must provide PostgreSQL: GATEWAY_TEST_POSTGRES_URL is not set")
+        yield None
+        return
+    factory = PostgresFactory(POSTGRES_ADMIN_URL)
+    yield factory
+    factory.drop_all()
+
+
+def _database_url(backend: str, tmp_path: Path, postgres: PostgresFactory | None) -> str:
+    if backend == "postgresql":
+        if postgres is None:
+            pytest.skip("PostgreSQL not configured: set GATEWAY_TEST_POSTGRES_URL=postgresql://user@host/db")
+        return postgres.new_database()
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres: PostgresFactory | None) -> str:
+    """A fresh, migrated database on the run's backend (GATEWAY_TEST_BACKEND)."""
+    if BACKEND not in {"sqlite", "postgresql"}:
+        raise pytest.UsageError(f"GATEWAY_TEST_BACKEND must be sqlite or postgresql, not {BACKEND!r}")
+    return _database_url(BACKEND, tmp_path, postgres)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres: PostgresFactory | None) -> str:
+    """Parametrized over both backends, for tests that must prove behaviour on each."""
+    return _database_url(str(request.param), tmp_path, postgres)
+
+
+@pytest.fixture
+def demo_config() -> GatewayConfig:
+    return load_config(DEMO_CONFIG)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+GatewayFactory = Callable[..., "Gateway"]
+
+
+class Gateway:
+    """A running gateway: its base URL, its service (to inspect the ledger) and its clock."""
+
+    def __init__(self, url: str, service: LoyaltyService, clock: FakeClock, relay: Relay | None = None) -> None:
+        self.url = url
+        self.service = service
+        self.clock = clock
+        self.relay = relay
+        self.http = client(url)
+
+    def ledger_snapshot(self) -> tuple[int, ...]:
+        """Everything a request could change, as counts and sums."""
+        from sqlalchemy import text
+
+        with self.service.db.read() as session:
+            row = session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM ledger_entries),"
+                    " (SELECT coalesce(sum(points),0) FROM ledger_entries),"
+                    " (SELECT count(*) FROM holds), (SELECT count(*) FROM receipts), (SELECT count(*) FROM refunds),"
+                    " (SELECT count(*) FROM customers), (SELECT count(*) FROM cards),"
+                    " (SELECT coalesce(sum(remaining),0) FROM lots), (SELECT count(*) FROM allocations)"
+                )
+            ).one()
+        return tuple(int(x) for x in row)
+
+    def assert_invariants(self) -> None:
+        report = self.service.check()
+        assert report.ok, report.violations
+
+
+@pytest.fixture
+def start_gateway(database_url: str, clock: FakeClock) -> Iterator[Callable[..., Gateway]]:
+    """Start a gateway on loopback; keyword arguments override the demo config's program."""
+    stack: list[tuple[object, Gateway]] = []
+
+    def start(config: GatewayConfig | None = None, url: str | None = None, workers: bool = False) -> Gateway:
+        settings = Settings(
+            database_url=url or database_url, workers=workers, auto_migrate=True, sweep_interval_seconds=0.05
+        )
+        app = create_app(settings, config=config or load_config(DEMO_CONFIG), clock=clock)
+        ctx = live_server(app)
+        base = ctx.__enter__()
+        gateway = Gateway(base, app.state.service, clock, app.state.relay)
+        stack.append((ctx, gateway))
+        return gateway
+
+    yield start
+    for ctx, gateway in reversed(stack):
+        gateway.http.close()
+        ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
+    return start_gateway()
+
+
+def json_of(response: httpx.Response) -> dict:  # type: ignore[type-arg]
+    assert response.headers.get("content-type", "").startswith("application/json"), response.text
+    data = response.json()
+    assert isinstance(data, dict)
+    return data

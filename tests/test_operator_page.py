@@ -1,0 +1,82 @@
+"""The operator page in a real headless Chromium: it lists a stuck transaction and the replay
+button resolves it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Gateway
+from tests.support import CI, OPERATOR, TILL, key
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CARD = "2700000000014"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        if CI:
+            pytest.fail("CI must provide Debian's chromium and chromium-driver (see .ci/run)")
+        pytest.skip("headless Chromium not installed: apt-get install chromium chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_replay_button_resolves_a_stuck_hold(gateway: Gateway, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    hold = gateway.http.post(
+        "/api/v1/holds", json={"card_number": CARD, "points": 120, "ttl_seconds": 60}, headers={**TILL, **key()}
+    ).json()
+    gateway.clock.advance(seconds=61)
+    item_id = f"hold:{hold['hold_id']}"
+    base = gateway.url.replace("http://", "http://operator:demo-operator@")
+    browser.get(f"{base}/operator")
+    assert "Loyalty gateway — operator" in browser.title
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-item="{item_id}"]')
+    assert "past its deadline" in row.text and CARD in row.text
+    assert browser.find_element(By.ID, "ledger-status").text.startswith("Ledger consistent")
+
+    row.find_element(By.TAG_NAME, "button").click()
+    flash = browser.find_element(By.ID, "flash").text
+    assert flash == f"{item_id}: voided, points released"
+    assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-item="{item_id}"]') == []
+    assert browser.find_element(By.ID, "nothing-stuck")
+    balance = gateway.http.get(f"/api/v1/cards/{CARD}/balance", headers=TILL).json()
+    assert (balance["available"], balance["held"]) == (600, 0)
+
+    browser.get(f"{base}/operator/items/{item_id}")
+    assert "held" in browser.page_source and "voided" in browser.page_source
+
+
+def test_operator_page_needs_operator_credentials_and_a_valid_token(gateway: Gateway) -> None:
+    assert gateway.http.get("/operator").status_code == 401
+    assert gateway.http.get("/operator", headers=TILL).status_code == 403
+    assert gateway.http.get("/operator", headers=OPERATOR).status_code == 200
+    forged = gateway.http.post("/operator/replay", headers=OPERATOR, data={"item_id": "hold:x", "token": "0" * 64})
+    assert forged.status_code == 403
