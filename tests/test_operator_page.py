@@ -49,6 +49,8 @@ def browser() -> Iterator[Any]:
 
 def test_replay_button_resolves_a_stuck_hold(gateway: Gateway, browser: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     hold = gateway.http.post(
         "/api/v1/holds", json={"card_number": CARD, "points": 120, "ttl_seconds": 60}, headers={**TILL, **key()}
@@ -63,7 +65,9 @@ def test_replay_button_resolves_a_stuck_hold(gateway: Gateway, browser: Any) -> 
     assert browser.find_element(By.ID, "ledger-status").text.startswith("Ledger consistent")
 
     row.find_element(By.TAG_NAME, "button").click()
-    flash = browser.find_element(By.ID, "flash").text
+    # click() returns once the form is submitted, not when the next page has loaded
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(row))
+    flash = WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "flash"))).text
     assert flash == f"{item_id}: voided, points released"
     assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-item="{item_id}"]') == []
     assert browser.find_element(By.ID, "nothing-stuck")
