@@ -43,6 +43,7 @@ class OperationKind(StrEnum):
     GIFT_CARD_HOLD = "gift_card_hold"
     GIFT_CARD_REDEEM = "gift_card_redeem"
     GIFT_CARD_RELEASE = "gift_card_release"
+    ORDER = "order"
 
 
 class CartLine(Operation):

@@ -22,6 +22,9 @@ from gateway.outbound.outbox import Subscription
 from gateway.outbound.relay import Deliverer, Relay, RelaySettings
 from gateway.outbound.webhooks import WebhookDeliverer
 from gateway.store.db import Database
+from gateway.workers.runner import PeriodicJob
+
+NOTIFICATION_JOBS_EVERY = 600.0  # seconds between runs of the (idempotent) date-driven notification jobs
 
 
 def subscriptions(config: GatewayConfig) -> list[Subscription]:
@@ -72,3 +75,16 @@ def build_relay(
     deliverers[DESTINATION] = build_cascade(service, config, providers)
     max_attempts = max((hook.max_attempts for hook in config.webhooks), default=RelaySettings.max_attempts)
     return Relay(service.db, deliverers, settings=RelaySettings(max_attempts=max_attempts), clock=service.clock)
+
+
+def build_jobs(service: LoyaltyService, config: GatewayConfig) -> list[PeriodicJob]:
+    """Every periodic job beside the maintenance pass, for ``serve`` and ``gateway worker``."""
+    triggers = NotificationTriggers(config.notifications)
+    jobs = [
+        PeriodicJob(
+            "notifications",
+            NOTIFICATION_JOBS_EVERY,
+            lambda: {"scheduled": triggers.run_daily_jobs(service)},
+        ),
+    ]
+    return jobs

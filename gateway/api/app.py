@@ -23,11 +23,10 @@ from gateway.api.auth import Authenticator
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.core.messaging import MessageProvider
 from gateway.ledger.context import Clock, utc_now
-from gateway.notify.triggers import NotificationTriggers
 from gateway.notify.verification import PhoneVerification
 from gateway.seed import seed_demo
 from gateway.store import migrate
-from gateway.wiring import build_relay, build_service
+from gateway.wiring import build_jobs, build_relay, build_service
 from gateway.workers.runner import WorkerRunner
 
 log = logging.getLogger("gateway.api")
@@ -94,10 +93,7 @@ def create_app(
     db = service.db
     relay = build_relay(service, config, providers)
     workers = WorkerRunner(
-        service,
-        interval=settings.sweep_interval_seconds,
-        relay=relay,
-        daily_jobs=NotificationTriggers(config.notifications).run_daily_jobs,
+        service, interval=settings.sweep_interval_seconds, relay=relay, jobs=build_jobs(service, config)
     )
     start_workers = settings.workers if run_workers is None else run_workers
 

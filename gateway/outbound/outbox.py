@@ -32,8 +32,11 @@ class Event:
 class Subscription:
     destination: str  # e.g. webhook:erp
     events: frozenset[str]  # names, or "*"
+    clients: frozenset[str] | None = None  # only events caused by these clients; None = any client
 
-    def wants(self, event: str) -> bool:
+    def wants(self, event: str, client_id: str | None = None) -> bool:
+        if self.clients is not None and client_id not in self.clients:
+            return False
         return "*" in self.events or event in self.events or f"{event.split('.')[0]}.*" in self.events
 
 
@@ -43,7 +46,7 @@ def publish(session: Session, subscriptions: Sequence[Subscription], events: Ite
     for event in events:
         body = json.dumps({"event": event.name, "key": event.key, "data": event.payload}, ensure_ascii=False)
         for subscription in subscriptions:
-            if not subscription.wants(event.name):
+            if not subscription.wants(event.name, event.payload.get("client_id")):
                 continue
             dedupe = f"{subscription.destination}|{event.name}|{event.key}"[:255]
             if session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe)).first() is not None:

@@ -18,7 +18,9 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Apply migrations up to ``revision`` (default: every head, so branches added by separate
+    areas of the gateway all apply)."""
     command.upgrade(alembic_config(url), revision)
 
 
@@ -29,6 +31,7 @@ def current_revision(url: str) -> str | None:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+            return ",".join(sorted(heads)) or None
     finally:
         engine.dispose()

@@ -403,3 +403,8 @@ class PromoCodeUse(SQLModel, table=True):
     code: str = Field(max_length=64, index=True)
     account_id: str = Field(max_length=36, index=True)
     used_at: datetime = Field(sa_column=_ts())
+
+
+# Tables of other areas live in modules of their own; importing them here registers them with the
+# metadata that the migrations and the schema test compare against.
+from gateway.store import models_orders  # noqa: E402,F401

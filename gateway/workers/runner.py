@@ -1,5 +1,5 @@
 """The periodic worker: resolves holds past their deadline, expires lots, purges old idempotency
-keys and relays the outbox.
+keys, relays the outbox, and runs the other periodic jobs (notifications, ERP sync, program jobs).
 
 Each pass works in bounded batches inside short transactions, so it never blocks tills for long,
 and every step is safe to run twice or from several processes at once (each account is locked
@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from gateway.ledger.accounts import expire_due_lots_batch
 from gateway.ledger.context import Ctx
@@ -37,7 +38,16 @@ def run_once(service: LoyaltyService, relay: Relay | None = None, batch: int | N
     return done
 
 
-DAILY_JOBS_EVERY = 600.0  # seconds between runs of the (idempotent) date-driven notification jobs
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job the worker runs every ``every_seconds`` (at the first pass, then on schedule).
+
+    ``run`` returns what it did as counters (merged into the pass's log line). A job must be
+    idempotent and safe to run from several replicas at once: it is run by every worker."""
+
+    name: str
+    every_seconds: float
+    run: Callable[[], dict[str, int]]
 
 
 class WorkerRunner:
@@ -46,13 +56,13 @@ class WorkerRunner:
         service: LoyaltyService,
         interval: float,
         relay: Relay | None = None,
-        daily_jobs: Callable[[LoyaltyService], int] | None = None,
+        jobs: Sequence[PeriodicJob] = (),
     ) -> None:
         self.service = service
         self.interval = interval
         self.relay = relay
-        self.daily_jobs = daily_jobs
-        self._last_daily = 0.0
+        self.jobs = tuple(jobs)
+        self._last_run: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -69,13 +79,25 @@ class WorkerRunner:
             self._thread.join(timeout=10)
             self._thread = None
 
+    def run_due_jobs(self) -> dict[str, int]:
+        """Run every job whose period has passed; a failing job does not stop the others."""
+        done: dict[str, int] = {}
+        for job in self.jobs:
+            last = self._last_run.get(job.name)
+            if last is not None and time.monotonic() - last < job.every_seconds:
+                continue
+            self._last_run[job.name] = time.monotonic()
+            try:
+                done.update({f"{job.name}.{k}": v for k, v in job.run().items()})
+            except Exception:  # keep the worker alive; the job runs again at its next period
+                log.exception("periodic job %s failed", job.name)
+        return done
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 done = run_once(self.service, self.relay)
-                if self.daily_jobs is not None and time.monotonic() - self._last_daily > DAILY_JOBS_EVERY:
-                    self._last_daily = time.monotonic()
-                    done["notifications_scheduled"] = self.daily_jobs(self.service)
+                done.update(self.run_due_jobs())
                 if any(done.values()):
                     log.info("maintenance pass: %s", done)
             except Exception:  # keep the worker alive; the next pass retries

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from adapters.onec.soap import envelope, handlers, wsdl, xmlsafe
+from adapters.onec.soap import envelope, handlers, wsdl
 from contracts.errors import LoyaltyError
+from gateway import xmlsafe
 
 log = logging.getLogger("adapters.onec.soap")
 PATH = "/soap/loyalty"

@@ -3,6 +3,7 @@
 No DTDs (any ``<!DOCTYPE`` is refused before parsing, which stops XXE and billion-laughs alike),
 no entity resolution, no network access, a bounded size and nesting depth, comments and
 processing instructions dropped. Declared encodings (windows-1251 included) are honoured.
+Shared by every adapter that reads XML from the network (SOAP, CommerceML).
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ def _depth(element: etree._Element, limit: int) -> None:
         stack.extend((child, depth + 1) for child in node)
 
 
-def parse(body: bytes, content_type: str | None = None) -> etree._Element:
-    if len(body) > MAX_BYTES:
-        raise UnsafeXml(f"message larger than {MAX_BYTES} bytes")
+def parse(
+    body: bytes, content_type: str | None = None, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH
+) -> etree._Element:
+    if len(body) > max_bytes:
+        raise UnsafeXml(f"message larger than {max_bytes} bytes")
     if _DOCTYPE.search(body):
         raise UnsafeXml("DTDs and entity declarations are not accepted")
     stripped = body.lstrip()
@@ -62,5 +65,5 @@ def parse(body: bytes, content_type: str | None = None) -> etree._Element:
         raise UnsafeXml(f"malformed XML: {exc.msg}") from exc
     if root is None:
         raise UnsafeXml("empty document")
-    _depth(root, MAX_DEPTH)
+    _depth(root, max_depth)
     return root

@@ -1,20 +1,24 @@
-"""The ``gateway`` command: serve, demo, check-config, db upgrade, ledger check, sweep."""
+"""The core commands: serve, worker, demo, check-config, db, ledger, tx, mappings, notify, import."""
 
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from gateway.config import ConfigError, GatewayConfig, Settings, load_config
-
-if TYPE_CHECKING:
-    from gateway.ledger.service import LoyaltyService
+from gateway.cli.common import (
+    ConfigOption,
+    DatabaseOption,
+    console,
+    safe_url,
+    service_for,
+    settings_for,
+)
+from gateway.config import ConfigError, load_config
 
 app = typer.Typer(help="Loyalty integration gateway for 1C tills/ERP and 1C-Bitrix shops.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -29,23 +33,6 @@ import_app = typer.Typer(help="Migrate a base from an old system.", no_args_is_h
 app.add_typer(import_app, name="import")
 tx_app = typer.Typer(help="Stuck transactions: list, show, replay.", no_args_is_help=True)
 app.add_typer(tx_app, name="tx")
-console = Console()
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Configuration file (default: GATEWAY_CONFIG or the demo)")
-]
-DatabaseOption = Annotated[
-    str | None, typer.Option("--database-url", help="Database URL (default: GATEWAY_DATABASE_URL or ./gateway.db)")
-]
-
-
-def _settings(config: Path | None = None, database_url: str | None = None, **extra: object) -> Settings:
-    values: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
-    if config is not None:
-        values["config"] = config
-    if database_url is not None:
-        values["database_url"] = database_url
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -62,7 +49,7 @@ def serve(
     from gateway.api.app import create_app
     from gateway.api.http_protocol import TolerantHttpToolsProtocol
 
-    settings = _settings(config, database_url, host=host, port=port, workers=workers)
+    settings = settings_for(config, database_url, host=host, port=port, workers=workers)
     try:
         gateway_config = load_config(settings.config)
     except ConfigError as exc:
@@ -70,7 +57,7 @@ def serve(
         raise typer.Exit(2) from exc
     console.print(
         f"loyalty gateway on http://{settings.host}:{settings.port}  "
-        f"(docs: /docs, database: {_safe_url(settings.database_url)}, program: {gateway_config.program.name})"
+        f"(docs: /docs, database: {safe_url(settings.database_url)}, program: {gateway_config.program.name})"
     )
     uvicorn.run(
         create_app(settings, config=gateway_config),
@@ -79,12 +66,6 @@ def serve(
         log_level=settings.log_level,
         http=TolerantHttpToolsProtocol,  # 1C sends unencoded Cyrillic in query strings
     )
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 @app.command("check-config")
@@ -102,33 +83,19 @@ def check_config(path: Annotated[Path, typer.Argument(help="Configuration file t
 
 
 @db_app.command("upgrade")
-def db_upgrade(database_url: DatabaseOption = None, revision: str = "head") -> None:
+def db_upgrade(database_url: DatabaseOption = None, revision: str = "heads") -> None:
     """Apply migrations up to ``revision`` (safe to run on every deploy)."""
     from gateway.store import migrate
 
-    settings = _settings(database_url=database_url)
+    settings = settings_for(database_url=database_url)
     migrate.upgrade(settings.database_url, revision)
     console.print(f"database at revision {migrate.current_revision(settings.database_url)}")
-
-
-def _service(config: Path | None, database_url: str | None) -> tuple[LoyaltyService, GatewayConfig]:
-    from gateway.store import migrate
-    from gateway.wiring import build_service
-
-    settings = _settings(config, database_url)
-    try:
-        cfg = load_config(settings.config)
-    except ConfigError as exc:
-        console.print(f"[red]configuration error[/red]\n{exc}")
-        raise typer.Exit(2) from exc
-    migrate.upgrade(settings.database_url)
-    return build_service(settings, cfg), cfg
 
 
 @ledger_app.command("check")
 def ledger_check(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
     """Prove the ledger invariants for every account; exit code 1 on any violation."""
-    service, _ = _service(config, database_url)
+    service, _ = service_for(config, database_url)
     report = service.check()
     if report.ok:
         console.print(f"[green]ledger ok[/green]: {report.accounts} accounts, {report.entries} entries")
@@ -145,7 +112,7 @@ def ledger_sweep(config: ConfigOption = None, database_url: DatabaseOption = Non
     from gateway.wiring import build_relay
     from gateway.workers.runner import run_once
 
-    service, cfg = _service(config, database_url)
+    service, cfg = service_for(config, database_url)
     console.print(run_once(service, build_relay(service, cfg)))
 
 
@@ -161,22 +128,15 @@ def worker(
     import signal
     import threading
 
-    from gateway.wiring import build_relay
+    from gateway.wiring import build_jobs, build_relay
     from gateway.workers.runner import WorkerRunner
 
-    service, cfg = _service(config, database_url)
-    from gateway.notify.triggers import NotificationTriggers
-
-    runner = WorkerRunner(
-        service,
-        interval=interval,
-        relay=build_relay(service, cfg),
-        daily_jobs=NotificationTriggers(cfg.notifications).run_daily_jobs,
-    )
+    service, cfg = service_for(config, database_url)
+    runner = WorkerRunner(service, interval=interval, relay=build_relay(service, cfg), jobs=build_jobs(service, cfg))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    console.print(f"worker running every {interval}s (database: {_safe_url(service.db.url)})")
+    console.print(f"worker running every {interval}s (database: {safe_url(service.db.url)})")
     runner.start()
     stop.wait()
     runner.stop()
@@ -187,7 +147,7 @@ def _stuck(config: Path | None, database_url: str | None):  # type: ignore[no-un
     from gateway.wiring import build_relay
     from gateway.workers.stuck import StuckTransactions
 
-    service, cfg = _service(config, database_url)
+    service, cfg = service_for(config, database_url)
     return StuckTransactions(service, build_relay(service, cfg))
 
 
@@ -264,7 +224,7 @@ def tx_replay(
 @mappings_app.command("unmapped")
 def mappings_unmapped(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
     """References that outside systems sent and the mapping does not know yet."""
-    service, _ = _service(config, database_url)
+    service, _ = service_for(config, database_url)
     rows = service.unmapped()
     if not rows:
         console.print("[green]every reference seen so far is mapped[/green]")
@@ -280,7 +240,7 @@ def notify_stats(config: ConfigOption = None, database_url: DatabaseOption = Non
     """Messages sent, failed attempts and money spent per provider."""
     from gateway.notify.cascade import provider_stats
 
-    service, _ = _service(config, database_url)
+    service, _ = service_for(config, database_url)
     table = Table("provider", "sent", "failed attempts", "cost")
     for row in provider_stats(service.db):
         table.add_row(row.provider, str(row.sent), str(row.failed_attempts), str(row.cost))
@@ -302,7 +262,7 @@ def import_cards(
 
     from gateway.importer.cards import CardImporter
 
-    service, _ = _service(config, database_url)
+    service, _ = service_for(config, database_url)
     rejects_path = rejects or path.with_suffix(".rejected.csv")
     importer = CardImporter(service.db, batch_size=batch_size)
     with Progress(
@@ -352,7 +312,7 @@ def demo(config: ConfigOption = None, database_url: DatabaseOption = None) -> No
     )
     from gateway.seed import seed_demo
 
-    service, cfg = _service(config, database_url)
+    service, cfg = service_for(config, database_url)
     seed_demo(service, cfg)
     if cfg.demo is None or not cfg.demo.cards:
         console.print("[red]the configuration has no demo cards[/red]")
@@ -417,11 +377,3 @@ def demo(config: ConfigOption = None, database_url: DatabaseOption = None) -> No
     )
     report = service.check()
     console.print(f"ledger check: {'[green]ok[/green]' if report.ok else report.violations}")
-
-
-def main() -> None:  # pragma: no cover
-    app(prog_name="gateway")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
