@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, cast
 
 from sqlalchemy import func
@@ -16,6 +16,10 @@ from gateway.store.models import Account, Allocation, Card, LedgerEntry, Lot
 
 CardStatus = Literal["active", "blocked", "replaced"]
 EXPIRING_SHOWN = 5
+# ``available_at`` of points an open order earned but that wait for its shipment (or payment):
+# they are owned (in the balance, shown as pending) but no date makes them spendable; the order
+# unlocks them by moving them to a lot of their own.
+PENDING_UNTIL_SHIPPED = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def find_card(ctx: Ctx, number: str) -> Card:

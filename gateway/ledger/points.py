@@ -29,7 +29,7 @@ from contracts.operations import (
     RefundResult,
     RuleApplication,
 )
-from gateway.core.allocation import LotView, cumulative_share, draw_from_lots, split_proportionally
+from gateway.core.allocation import cumulative_share, split_proportionally
 from gateway.core.pricing import PricedCart, max_points_for, price_cart, promo_discounts
 from gateway.ledger import promos
 from gateway.ledger.accounts import (
@@ -42,13 +42,12 @@ from gateway.ledger.accounts import (
     find_card,
     lock_account,
     lock_card_account,
-    spendable_lots,
-    take_from_lot,
 )
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.context import Ctx
+from gateway.ledger.movements import allocate, return_spent, reverse_earned
 from gateway.outbound.outbox import Event
-from gateway.store.models import Allocation, Card, Hold, LedgerEntry, Lot, Receipt, ReceiptLine, Refund
+from gateway.store.models import Allocation, Card, Hold, Lot, Receipt, ReceiptLine, Refund
 
 
 def _new_id() -> str:
@@ -145,16 +144,6 @@ def calculate(ctx: Ctx, req: CalculateRequest) -> CalculateResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def _allocate(ctx: Ctx, account_id: str, points: int, state: str, hold_id: str | None) -> list[Allocation]:
-    lots = spendable_lots(ctx, account_id)
-    by_id = {lot.id: lot for lot in lots}
-    views = [LotView(lot_id=lot.id, remaining=lot.remaining, expires_at=lot.expires_at) for lot in lots if lot.id]
-    return [
-        take_from_lot(ctx, by_id[lot_id], taken, state, hold_id=hold_id)
-        for lot_id, taken in draw_from_lots(views, points)
-    ]
-
-
 def hold_result(ctx: Ctx, hold: Hold, card: Card | None = None) -> HoldResult:
     return HoldResult(
         hold_id=hold.id,
@@ -195,7 +184,7 @@ def hold(ctx: Ctx, req: HoldRequest) -> HoldResult:
     )
     ctx.session.add(new_hold)
     ctx.session.flush()
-    _allocate(ctx, account.id, req.points, "held", new_hold.id)
+    allocate(ctx, account.id, req.points, "held", new_hold.id)
     ctx.session.flush()
     return hold_result(ctx, new_hold, card)
 
@@ -603,7 +592,7 @@ def _book_receipt(
         hold_row.resolved_at = ctx.now
         ctx.session.add(hold_row)
     elif points:
-        spend_allocations = _allocate(ctx, account_id, points, "spent", None)
+        spend_allocations = allocate(ctx, account_id, points, "spent", None)
 
     if points:
         entry = add_entry(ctx, account_id, "spend", -points, hold_id=hold_id, transaction_id=txn_id)
@@ -722,110 +711,6 @@ def _round_half_up(value: Fraction) -> int:
     return int(value + Fraction(1, 2))
 
 
-def _return_spent_points(ctx: Ctx, receipt: Receipt, refund_txn: str, points: int) -> tuple[int, int]:
-    """Give back ``points`` of those spent on ``receipt``; returns (returned, of which expired).
-
-    Points go back to fresh lots that keep their original lot's expiry; the allocations that
-    spent the latest-expiring points are returned first (the customer gets the most valuable
-    points back). A point whose lot has expired meanwhile follows the program's policy.
-    """
-    if points <= 0:
-        return 0, 0
-    allocations = ctx.session.exec(
-        select(Allocation, Lot)
-        .join(Lot, col(Lot.id) == col(Allocation.lot_id))
-        .join_from(Allocation, LedgerEntry, col(LedgerEntry.id) == col(Allocation.entry_id))
-        .where(Allocation.state == "spent", LedgerEntry.transaction_id == receipt.id)
-    ).all()
-    ordered = sorted(
-        allocations,
-        key=lambda pair: (pair[1].expires_at is not None, pair[1].expires_at or ctx.now, pair[0].lot_id),
-        reverse=True,
-    )
-    left = points
-    expired_total = 0
-    policy = ctx.program.expiry
-    for allocation, lot in ordered:
-        if left == 0:
-            break
-        take = min(allocation.points - allocation.returned, left)
-        if take <= 0:
-            continue
-        allocation.returned += take
-        ctx.session.add(allocation)
-        left -= take
-        expires_at = lot.expires_at
-        is_expired = expires_at is not None and expires_at <= ctx.now
-        if is_expired and policy.refund_of_expired_points == "renew":
-            expires_at = ctx.now + timedelta(days=policy.days) if policy.days else None
-            is_expired = False
-        new_lot = add_lot(
-            ctx,
-            receipt.account_id,
-            "return",
-            take,
-            entry_kind="return",
-            available_at=ctx.now,
-            expires_at=expires_at,
-            transaction_id=receipt.id,
-            refund_id=refund_txn,
-            origin_lot_id=lot.id,
-        )
-        if is_expired:
-            expired_total += expire_lot(ctx, new_lot)
-    if left:  # pragma: no cover - line shares never exceed what the receipt spent
-        raise LoyaltyError(ErrorCode.INTERNAL_ERROR, "refund would return more points than were spent")
-    return points, expired_total
-
-
-def _reverse_earned_points(ctx: Ctx, receipt: Receipt, refund_txn: str, points: int) -> int:
-    """Take back ``points`` earned on ``receipt``: first from its own accrual lot (even if still
-    pending), then from the account's other live lots soonest-expiring first. Returns what could
-    be taken; the rest is the shortfall, reported to the till to withhold in money."""
-    if points <= 0:
-        return 0
-    own = ctx.session.exec(
-        select(Lot).where(
-            Lot.account_id == receipt.account_id,
-            Lot.transaction_id == receipt.id,
-            Lot.source == "accrual",
-            col(Lot.remaining) > 0,
-        )
-    ).all()
-    others = [
-        lot
-        for lot in spendable_lots(ctx, receipt.account_id)
-        if lot.transaction_id != receipt.id or lot.source != "accrual"
-    ]
-    pending_others = ctx.session.exec(
-        select(Lot).where(
-            Lot.account_id == receipt.account_id,
-            col(Lot.remaining) > 0,
-            col(Lot.available_at) > ctx.now,
-            col(Lot.transaction_id).is_distinct_from(receipt.id),
-        )
-    ).all()
-    taken = 0
-    for lot in [*own, *others, *pending_others]:
-        if taken == points:
-            break
-        take = min(lot.remaining, points - taken)
-        if take <= 0:
-            continue
-        entry = add_entry(
-            ctx,
-            receipt.account_id,
-            "reverse",
-            -take,
-            lot_id=lot.id,
-            transaction_id=receipt.id,
-            refund_id=refund_txn,
-        )
-        take_from_lot(ctx, lot, take, "reversed", entry_id=entry.id)
-        taken += take
-    return taken
-
-
 def _refund_result(ctx: Ctx, refund_row: Refund, receipt: Receipt) -> RefundResult:
     card = find_card(ctx, receipt.card_number)
     pv = receipt.point_value_kopecks
@@ -888,8 +773,8 @@ def refund(ctx: Ctx, req: RefundRequest) -> RefundResult:
         ctx.session.add(line)
     if amount <= 0:
         raise LoyaltyError(ErrorCode.VALIDATION_ERROR, "the refund returns nothing")
-    returned, returned_expired = _return_spent_points(ctx, receipt, refund_txn, to_return)
-    reversed_points = _reverse_earned_points(ctx, receipt, refund_txn, to_reverse)
+    returned, returned_expired = return_spent(ctx, receipt.account_id, receipt.id, refund_txn, to_return)
+    reversed_points = reverse_earned(ctx, receipt.account_id, receipt.id, refund_txn, to_reverse)
     refund_row = Refund(
         id=refund_txn,
         client_id=ctx.client_id,
