@@ -69,6 +69,14 @@ class OfflinePolicy(Section):
     )
 
 
+class OrderPolicy(Section):
+    """How orders (web shop, ERP) earn points: they stay pending until the goods ship
+    (``shipment``: each shipment unlocks the points of what it shipped) or until the order is
+    paid (``payment``). Returns and cancellation take them back either way."""
+
+    accrue_on: Literal["shipment", "payment"] = "shipment"
+
+
 class PromoCode(Section):
     """A promo code: a discount on the receipt, valid for a period, limited in uses."""
 
@@ -107,6 +115,7 @@ class Program(Section):
     welcome_bonus: WelcomeBonus = WelcomeBonus()
     holds: HoldPolicy = HoldPolicy()
     offline: OfflinePolicy = OfflinePolicy()
+    orders: OrderPolicy = OrderPolicy()
     promo_codes: list[PromoCode] = Field(default_factory=list)
 
     @model_validator(mode="after")
