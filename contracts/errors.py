@@ -37,6 +37,8 @@ class ErrorCode(StrEnum):
     GIFT_CARD_INSUFFICIENT = "gift_card_insufficient"
     PROMOCODE_NOT_FOUND = "promocode_not_found"
     PROMOCODE_UNAVAILABLE = "promocode_unavailable"
+    ORDER_NOT_FOUND = "order_not_found"
+    ORDER_VERSION_CONFLICT = "order_version_conflict"
     RATE_LIMITED = "rate_limited"
     CODE_INVALID = "code_invalid"
     CODE_EXPIRED = "code_expired"
@@ -82,6 +84,10 @@ ERROR_CATALOGUE: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.PROMOCODE_NOT_FOUND: ErrorSpec(404, "No such promo code."),
     ErrorCode.PROMOCODE_UNAVAILABLE: ErrorSpec(
         409, "The promo code cannot be used now: not yet or no longer valid, used up, or the receipt is too small."
+    ),
+    ErrorCode.ORDER_NOT_FOUND: ErrorSpec(404, "No order with this id."),
+    ErrorCode.ORDER_VERSION_CONFLICT: ErrorSpec(
+        409, "This version of the order was already applied with other content; send a newer version."
     ),
     ErrorCode.RATE_LIMITED: ErrorSpec(429, "Too many requests; retry after the given number of seconds."),
     ErrorCode.CODE_INVALID: ErrorSpec(422, "The confirmation code is wrong."),

@@ -18,7 +18,7 @@ from adapters.onec.loyaltyservice.router import build_router as build_loyaltyser
 from adapters.onec.soap.router import build_router as build_soap_router
 from contracts.errors import ErrorCode, LoyaltyError
 from gateway import __version__
-from gateway.api import operator, registration, v1
+from gateway.api import operator, orders, registration, v1
 from gateway.api.auth import Authenticator
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.core.messaging import MessageProvider
@@ -125,6 +125,7 @@ def create_app(
     app.state.authenticator = Authenticator(tuple(config.clients))
     install_error_handlers(app)
     app.include_router(v1.router)
+    app.include_router(orders.router)
     app.include_router(registration.router)
     app.include_router(build_loyaltyservice_router())
     app.include_router(build_soap_router())

@@ -10,7 +10,10 @@ For every account it proves:
 4. every spent allocation returned at most what it spent;
 5. every hold resolved at most once: an open hold holds exactly its points, a resolved hold holds
    none and has a resolution time, a committed hold belongs to exactly one receipt;
-6. every spend entry matches the allocations linked to it; every receipt's lines add up.
+6. every spend entry matches the allocations linked to it; every receipt's lines add up;
+7. every order's posted points are where the ledger says: its pending points are exactly what
+   its pending lots hold, and the points it spent (net of returns) are what its spend
+   allocations took.
 
 Each check is one aggregate query over the whole ledger, so it runs in seconds on large bases.
 """
@@ -25,10 +28,12 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql import Executable
 from sqlmodel import Session, col, select
 
+from gateway.ledger.accounts import PENDING_UNTIL_SHIPPED
 from gateway.store.db import Database
 from gateway.store.models import Allocation, Hold, LedgerEntry, Lot, Receipt, ReceiptLine
+from gateway.store.models_orders import Order
 
-DRAWING_STATES = ("held", "spent", "expired", "reversed")
+DRAWING_STATES = ("held", "spent", "expired", "reversed", "unlocked")
 
 
 @dataclass
@@ -107,6 +112,8 @@ def check_ledger(db: Database, limit: int = 200) -> InvariantReport:
         receipts_by_hold: dict[str, int] = defaultdict(int)
         for (hold_id,) in session.execute(select(Receipt.hold_id).where(col(Receipt.hold_id).is_not(None))).all():
             receipts_by_hold[str(hold_id)] += 1
+        for (hold_id,) in session.execute(select(Order.hold_id).where(col(Order.hold_id).is_not(None))).all():
+            receipts_by_hold[str(hold_id)] += 1  # an order that took a checkout hold is its receipt
         for hold in session.exec(select(Hold)).all():
             held = held_by_hold.get(hold.id, 0)
             if hold.status in ("open", "captured"):
@@ -176,6 +183,7 @@ def check_ledger(db: Database, limit: int = 200) -> InvariantReport:
             )
         ).all():
             bad.append(f"receipt {receipt_id} line {line_id}: refunded more than it had")
+        _check_orders(session, bad)
         for number, total in session.execute(
             text(
                 "SELECT number, sum(amount_kopecks) FROM gift_card_entries GROUP BY number"
@@ -193,3 +201,30 @@ def check_ledger(db: Database, limit: int = 200) -> InvariantReport:
                 bad.append(f"gift certificate {number}: {held} held but only {balance} left")
     del bad[limit:]
     return report
+
+
+def _check_orders(session: Session, bad: list[str]) -> None:
+    pending = _sums(
+        session,
+        select(Lot.transaction_id, func.sum(Lot.remaining))
+        .where(col(Lot.available_at) >= PENDING_UNTIL_SHIPPED)
+        .group_by(col(Lot.transaction_id)),
+    )
+    spent = _sums(
+        session,
+        select(LedgerEntry.transaction_id, func.sum(Allocation.points - Allocation.returned))
+        .join(LedgerEntry, col(LedgerEntry.id) == col(Allocation.entry_id))
+        .where(Allocation.state == "spent", LedgerEntry.kind == "spend")
+        .group_by(col(LedgerEntry.transaction_id)),
+    )
+    for order_pk, order_id, posted_pending, posted_spent in session.execute(
+        select(Order.id, Order.order_id, Order.points_pending, Order.points_spent)
+    ).all():
+        if pending.get(str(order_pk), 0) != posted_pending:
+            bad.append(
+                f"order {order_id}: {posted_pending} points pending, its lots hold {pending.get(str(order_pk), 0)}"
+            )
+        if spent.get(str(order_pk), 0) != posted_spent:
+            bad.append(
+                f"order {order_id}: {posted_spent} points spent, its allocations took {spent.get(str(order_pk), 0)}"
+            )

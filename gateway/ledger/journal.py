@@ -28,6 +28,7 @@ OUTCOME_BY_OPERATION = {
     "register_customer": "registered",
     "issue_card": "registered",
     "replace_card": "registered",
+    "order": "applied",
 }
 REF_FIELDS = ("card_number", "receipt_id", "hold_id", "transaction_id")
 
@@ -39,6 +40,9 @@ def _refs(*models: BaseModel) -> dict[str, str]:
             value: Any = getattr(model, name, None)
             if isinstance(value, str) and value and name not in refs:
                 refs[name] = value[:128]
+        order_id: Any = getattr(model, "order_id", None)  # an order is found like a receipt
+        if isinstance(order_id, str) and order_id and "receipt_id" not in refs:
+            refs["receipt_id"] = order_id[:128]
     return refs
 
 

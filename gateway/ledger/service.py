@@ -46,8 +46,9 @@ from contracts.operations import (
     RegisterCustomerRequest,
     ReplaceCardRequest,
 )
+from contracts.orders import OrderRecord, OrderRequest, OrderResult
 from gateway.core.program import Program
-from gateway.ledger import customers, giftcards, points
+from gateway.ledger import customers, giftcards, orders, points
 from gateway.ledger.accounts import balance_of, find_card
 from gateway.ledger.context import Clock, Ctx, utc_now
 from gateway.ledger.idempotency import IN_FLIGHT_LEASE, run_idempotent
@@ -201,6 +202,24 @@ class LoyaltyService:
 
     def replace_card(self, client_id: str, key: str, request: ReplaceCardRequest) -> CardResult:
         return self._write(client_id, key, OperationKind.REPLACE_CARD, customers.replace_card, request, CardResult)
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def apply_order(self, client_id: str, key: str, request: OrderRequest) -> OrderResult:
+        """Apply an order's snapshot: post the difference from what its last version posted.
+        Idempotent on the key, and on (order, version) whatever the key."""
+        return self._write(client_id, key, OperationKind.ORDER, orders.apply_order, request, OrderResult)
+
+    def get_order(self, client_id: str, order_id: str) -> OrderRecord | None:
+        now = self.clock()
+        with self.db.read() as session:
+            return orders.get_order(Ctx(self.db, session, self.program, now, client_id), order_id)
+
+    def order_changes(self, client_id: str, after_sequence: int, limit: int = 100) -> list[OrderRecord]:
+        """This client's orders changed after feed number ``after_sequence``, oldest change first."""
+        now = self.clock()
+        with self.db.read() as session:
+            return orders.order_changes(Ctx(self.db, session, self.program, now, client_id), after_sequence, limit)
 
     # -- gift certificates ------------------------------------------------------------------
 

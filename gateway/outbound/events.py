@@ -19,6 +19,7 @@ EVENT_NAMES = (
     "customer.registered",
     "card.issued",
     "card.replaced",
+    "order.updated",
 )
 
 _BY_KIND: dict[OperationKind, tuple[str, tuple[str, ...]]] = {
@@ -31,6 +32,7 @@ _BY_KIND: dict[OperationKind, tuple[str, tuple[str, ...]]] = {
     OperationKind.REGISTER_CUSTOMER: ("customer.registered", ("customer_id",)),
     OperationKind.ISSUE_CARD: ("card.issued", ("customer_id",)),
     OperationKind.REPLACE_CARD: ("card.replaced", ("customer_id",)),
+    OperationKind.ORDER: ("order.updated", ("order_id", "version")),
 }
 
 

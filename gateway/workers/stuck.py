@@ -32,6 +32,7 @@ from contracts.operations import (
     RefundRequest,
     RegisterCustomerRequest,
 )
+from contracts.orders import OrderRequest
 from gateway.ledger import journal
 from gateway.ledger.context import Ctx
 from gateway.ledger.points import resolve_due_hold
@@ -44,6 +45,7 @@ REPLAYABLE = {
     OperationKind.COMMIT.value,
     OperationKind.REFUND.value,
     OperationKind.CANCEL.value,
+    OperationKind.ORDER.value,
     OperationKind.REGISTER_CUSTOMER.value,
 }
 
@@ -254,7 +256,8 @@ class StuckTransactions:
             with self.service.db.write() as session:
                 journal.abandon_stale(session, client_id, key, self.service.clock())
             return "abandoned: a hold is only useful to the till that asked for it"
-        model = OPERATION_MODELS[OperationKind(operation)]
+        kind = OperationKind(operation)
+        model = OrderRequest if kind is OperationKind.ORDER else OPERATION_MODELS[kind]
         request = model.model_validate(json.loads(request_json))
         service = self.service
         if isinstance(request, CommitRequest):
@@ -265,6 +268,8 @@ class StuckTransactions:
             result = service.cancel(client_id, key, request)
         elif isinstance(request, RegisterCustomerRequest):
             result = service.register_customer(client_id, key, request)
-        else:  # pragma: no cover - REPLAYABLE lists exactly the four above
+        elif isinstance(request, OrderRequest):
+            result = service.apply_order(client_id, key, request)
+        else:  # pragma: no cover - REPLAYABLE lists exactly the five above
             return "not replayable"
         return f"done: {type(result).__name__}"

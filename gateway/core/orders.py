@@ -1,0 +1,114 @@
+"""What an order is worth in a given state: per line, the points it spends and earns, and how
+many of the earned points are still pending, unlocked, or taken back.
+
+Pure arithmetic (the ledger posts the difference between two worths). Shares of a line are
+cumulative (``cumulative_share``), so shipping or returning a line in several parts always adds
+up to exactly the whole line, whatever the parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Literal
+
+from gateway.core.allocation import cumulative_share
+
+AccrueOn = Literal["shipment", "payment"]
+
+
+@dataclass(frozen=True, slots=True)
+class PricedOrderLine:
+    """One order line as priced when the order (or its last edit) was placed."""
+
+    line_id: str
+    quantity: Decimal
+    amount_kopecks: int  # what the customer pays for the whole line, in money and points
+    discount_kopecks: int
+    points_spent: int  # points paying for the whole line
+    points_accrued: int  # points the whole line earns
+
+
+@dataclass(frozen=True, slots=True)
+class LineWorth:
+    line_id: str
+    quantity: Decimal
+    shipped: Decimal
+    returned: Decimal
+    spent: int  # points paying for the line, net of returns
+    earned: int  # points the line earns, net of returns (pending + available)
+    pending: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderWorth:
+    lines: tuple[LineWorth, ...]
+
+    @property
+    def spent(self) -> int:
+        return sum(line.spent for line in self.lines)
+
+    @property
+    def pending(self) -> int:
+        return sum(line.pending for line in self.lines)
+
+    @property
+    def available(self) -> int:
+        return sum(line.available for line in self.lines)
+
+
+NOTHING = OrderWorth(lines=())
+
+
+def _share(points: int, part: Decimal, whole: Decimal) -> int:
+    return cumulative_share(points, Fraction(part), Fraction(whole))
+
+
+def order_worth(
+    lines: Sequence[PricedOrderLine],
+    shipped: Mapping[str, Decimal],
+    returned: Mapping[str, Decimal],
+    *,
+    paid: bool,
+    cancelled: bool,
+    accrue_on: AccrueOn,
+) -> OrderWorth:
+    """The worth of an order whose lines were priced as ``lines``.
+
+    * Returned quantities give back their share of the points spent and lose their share of the
+      points earned.
+    * With ``accrue_on="shipment"`` a line's earned points unlock in proportion to its shipped
+      quantity; with ``"payment"`` all of them unlock when the order is paid.
+    * A cancelled order is worth nothing.
+    """
+    worth: list[LineWorth] = []
+    for line in lines:
+        quantity = line.quantity
+        shipped_qty = min(shipped.get(line.line_id, Decimal(0)), quantity)
+        returned_qty = min(returned.get(line.line_id, Decimal(0)), shipped_qty)
+        if cancelled:
+            worth.append(LineWorth(line.line_id, quantity, shipped_qty, returned_qty, 0, 0, 0, 0))
+            continue
+        spent = line.points_spent - _share(line.points_spent, returned_qty, quantity)
+        taken_back = _share(line.points_accrued, returned_qty, quantity)
+        earned = line.points_accrued - taken_back
+        if accrue_on == "shipment":
+            unlocked = _share(line.points_accrued, shipped_qty, quantity) - taken_back
+        else:
+            unlocked = earned if paid else 0
+        worth.append(
+            LineWorth(
+                line_id=line.line_id,
+                quantity=quantity,
+                shipped=shipped_qty,
+                returned=returned_qty,
+                spent=spent,
+                earned=earned,
+                pending=earned - unlocked,
+                available=unlocked,
+            )
+        )
+    return OrderWorth(lines=tuple(worth))
