@@ -255,21 +255,14 @@ def _take_pending(ctx: Ctx, order: Order, account_id: str, points: int, kind: st
 
 
 def _credit(ctx: Ctx, order: Order, account_id: str, points: int, change_id: str, *, pending: bool) -> None:
+    """Credit points the order earned: pending until shipment, or unlocked now (spendable after
+    the program's ``pending_days``, expiring after its lifetime)."""
     if pending:
-        add_lot(
-            ctx,
-            account_id,
-            "accrual",
-            points,
-            entry_kind="accrual",
-            available_at=PENDING_UNTIL_SHIPPED,
-            expires_at=None,
-            transaction_id=order.id,
-            refund_id=change_id,
-        )
-        return
-    available_at = ctx.now + timedelta(days=ctx.program.accrual.pending_days)
-    days = ctx.program.expiry.days
+        available_at, expires_at = PENDING_UNTIL_SHIPPED, None
+    else:
+        available_at = ctx.now + timedelta(days=ctx.program.accrual.pending_days)
+        days = ctx.program.expiry.days
+        expires_at = available_at + timedelta(days=days) if days else None
     add_lot(
         ctx,
         account_id,
@@ -277,7 +270,7 @@ def _credit(ctx: Ctx, order: Order, account_id: str, points: int, change_id: str
         points,
         entry_kind="accrual",
         available_at=available_at,
-        expires_at=available_at + timedelta(days=days) if days else None,
+        expires_at=expires_at,
         transaction_id=order.id,
         refund_id=change_id,
     )
