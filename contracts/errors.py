@@ -37,8 +37,18 @@ class ErrorCode(StrEnum):
     GIFT_CARD_INSUFFICIENT = "gift_card_insufficient"
     PROMOCODE_NOT_FOUND = "promocode_not_found"
     PROMOCODE_UNAVAILABLE = "promocode_unavailable"
+    GIFT_CARD_REFUND_EXCEEDS = "gift_card_refund_exceeds"
+    CAMPAIGN_NOT_FOUND = "campaign_not_found"
+    CUSTOMER_MERGED = "customer_merged"
+    MERGE_OPEN_HOLDS = "merge_open_holds"
+    COMPANY_NOT_FOUND = "company_not_found"
+    MEMBER_NOT_FOUND = "member_not_found"
+    MEMBER_ALREADY_EXISTS = "member_already_exists"
+    MEMBER_MAY_NOT_SPEND = "member_may_not_spend"
+    MEMBER_MAY_NOT_EARN = "member_may_not_earn"
     ORDER_NOT_FOUND = "order_not_found"
     ORDER_VERSION_CONFLICT = "order_version_conflict"
+    REFERRER_NOT_FOUND = "referrer_not_found"
     RATE_LIMITED = "rate_limited"
     CODE_INVALID = "code_invalid"
     CODE_EXPIRED = "code_expired"
@@ -46,6 +56,9 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight"
+    SIGNATURE_INVALID = "signature_invalid"
+    REQUEST_EXPIRED = "request_expired"
+    WEBHOOK_TOKEN_INVALID = "webhook_token_invalid"
     CONFIG_ERROR = "config_error"
     INTERNAL_ERROR = "internal_error"
 
@@ -85,10 +98,24 @@ ERROR_CATALOGUE: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.PROMOCODE_UNAVAILABLE: ErrorSpec(
         409, "The promo code cannot be used now: not yet or no longer valid, used up, or the receipt is too small."
     ),
+    ErrorCode.GIFT_CARD_REFUND_EXCEEDS: ErrorSpec(
+        422, "The refund puts more money back on the gift certificate than was paid with it."
+    ),
+    ErrorCode.CAMPAIGN_NOT_FOUND: ErrorSpec(404, "No promo campaign with this id."),
+    ErrorCode.CUSTOMER_MERGED: ErrorSpec(409, "The customer was merged into another customer; use the survivor."),
+    ErrorCode.MERGE_OPEN_HOLDS: ErrorSpec(
+        409, "The customer to merge has open holds; commit or cancel them, then merge again."
+    ),
+    ErrorCode.COMPANY_NOT_FOUND: ErrorSpec(404, "No company account with this id."),
+    ErrorCode.MEMBER_NOT_FOUND: ErrorSpec(404, "The customer is not a contact of this company account."),
+    ErrorCode.MEMBER_ALREADY_EXISTS: ErrorSpec(409, "The customer is already a contact of this company account."),
+    ErrorCode.MEMBER_MAY_NOT_SPEND: ErrorSpec(403, "This contact's role does not allow spending the company's points."),
+    ErrorCode.MEMBER_MAY_NOT_EARN: ErrorSpec(403, "This contact's role does not allow earning points for the company."),
     ErrorCode.ORDER_NOT_FOUND: ErrorSpec(404, "No order with this id."),
     ErrorCode.ORDER_VERSION_CONFLICT: ErrorSpec(
         409, "This version of the order was already applied with other content; send a newer version."
     ),
+    ErrorCode.REFERRER_NOT_FOUND: ErrorSpec(404, "No customer or card matches the given referrer."),
     ErrorCode.RATE_LIMITED: ErrorSpec(429, "Too many requests; retry after the given number of seconds."),
     ErrorCode.CODE_INVALID: ErrorSpec(422, "The confirmation code is wrong."),
     ErrorCode.CODE_EXPIRED: ErrorSpec(410, "The confirmation code has expired; request a new one."),
@@ -100,6 +127,11 @@ ERROR_CATALOGUE: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.IDEMPOTENCY_IN_FLIGHT: ErrorSpec(
         409, "A request with this idempotency key is still being processed; retry later."
     ),
+    ErrorCode.SIGNATURE_INVALID: ErrorSpec(401, "The request's signature is missing or does not match its body."),
+    ErrorCode.REQUEST_EXPIRED: ErrorSpec(
+        401, "The request's timestamp is missing or outside the replay window; check the sender's clock."
+    ),
+    ErrorCode.WEBHOOK_TOKEN_INVALID: ErrorSpec(403, "Unknown sender or wrong application token."),
     ErrorCode.CONFIG_ERROR: ErrorSpec(500, "The gateway configuration is invalid."),
     ErrorCode.INTERNAL_ERROR: ErrorSpec(500, "Unexpected failure; nothing was changed."),
 }

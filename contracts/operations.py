@@ -44,6 +44,20 @@ class OperationKind(StrEnum):
     GIFT_CARD_REDEEM = "gift_card_redeem"
     GIFT_CARD_RELEASE = "gift_card_release"
     ORDER = "order"
+    # accounts (contracts/accounts.py): certificates, promo campaigns, merging, company accounts
+    GIFT_CARD_BATCH = "gift_card_batch"
+    GIFT_CARD_BLOCK = "gift_card_block"
+    GIFT_CARD_REFUND = "gift_card_refund"
+    CAMPAIGN_CREATE = "campaign_create"
+    CAMPAIGN_ACTIVE = "campaign_active"
+    CAMPAIGN_GENERATE = "campaign_generate"
+    PROMO_RESERVE = "promo_reserve"
+    PROMO_RELEASE = "promo_release"
+    MERGE_CUSTOMERS = "merge_customers"
+    COMPANY_CREATE = "company_create"
+    MEMBER_ADD = "member_add"
+    MEMBER_ROLE = "member_role"
+    MEMBER_REMOVE = "member_remove"
 
 
 class CartLine(Operation):
@@ -170,11 +184,20 @@ class RegisterCustomerRequest(Operation):
     birth_date: date | None = None
     card_number: CardNumber | None = None
     external_ref: Identifier | None = None
+    segment: Identifier | None = Field(
+        default=None, description="The program's customer segment (default: the program's default segment)"
+    )
+    referrer_card: CardNumber | None = Field(
+        default=None, description="Card of the intermediary (foreman, designer) who brought the customer"
+    )
+    referrer_customer_id: Identifier | None = Field(default=None, description="…or the intermediary's customer id")
 
     @model_validator(mode="after")
     def _contact(self) -> RegisterCustomerRequest:
         if not (self.phone or self.email or self.card_number):
             raise ValueError("give a phone, an e-mail or a card number")
+        if self.referrer_card is not None and self.referrer_customer_id is not None:
+            raise ValueError("give the referrer's card or customer id, not both")
         return self
 
 
@@ -361,6 +384,9 @@ class CustomerResult(Result):
     created: bool = False
     welcome_points: int = 0
     cards: list[CardInfo]
+    segment: str | None = Field(default=None, description="The customer's segment in the loyalty program")
+    tier: str | None = Field(default=None, description="The customer's tier (null: none yet)")
+    referrer_id: str | None = Field(default=None, description="The customer who referred this one")
 
 
 class CardResult(Result):

@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.bitrix.config import BitrixConfig
+from adapters.onec.erp.config import ErpConfig
 from adapters.onec.loyaltyservice.config import OneCConfig
 from contracts.operations import CardNumber
 from gateway.core.program import Program
@@ -205,6 +207,8 @@ class GatewayConfig(BaseModel):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     demo: DemoSeed | None = None
+    erp: ErpConfig | None = None
+    bitrix: BitrixConfig | None = None
 
     @model_validator(mode="after")
     def _unique_clients(self) -> GatewayConfig:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from adapters.bitrix import wiring as bitrix_wiring
 from adapters.sms.console import ConsoleProvider
 from adapters.sms.smsaero import SmsAero
 from adapters.sms.smsc import Smsc
@@ -13,7 +14,9 @@ from adapters.sms.smsru import SmsRu
 from adapters.sms.telegram import Telegram
 from gateway.config import GatewayConfig, NotificationsConfig, Settings
 from gateway.core.messaging import MessageProvider
+from gateway.ledger import program_jobs
 from gateway.ledger.context import Clock, utc_now
+from gateway.ledger.referrals import ReferralRefunds
 from gateway.ledger.service import LoyaltyService
 from gateway.notify.cascade import Cascade
 from gateway.notify.queue import DESTINATION
@@ -22,13 +25,16 @@ from gateway.outbound.outbox import Subscription
 from gateway.outbound.relay import Deliverer, Relay, RelaySettings
 from gateway.outbound.webhooks import WebhookDeliverer
 from gateway.store.db import Database
+from gateway.workers import accounts_jobs, erp_sync
 from gateway.workers.runner import PeriodicJob
 
 NOTIFICATION_JOBS_EVERY = 600.0  # seconds between runs of the (idempotent) date-driven notification jobs
+PROGRAM_JOBS_EVERY = 600.0  # the daily program job (tiers, segments, birthdays) checks this often for work
 
 
 def subscriptions(config: GatewayConfig) -> list[Subscription]:
-    return [Subscription(f"webhook:{hook.id}", frozenset(hook.events)) for hook in config.webhooks]
+    hooks = [Subscription(f"webhook:{hook.id}", frozenset(hook.events)) for hook in config.webhooks]
+    return hooks + erp_sync.subscriptions(config.erp)
 
 
 def build_service(settings: Settings, config: GatewayConfig, clock: Clock = utc_now) -> LoyaltyService:
@@ -39,7 +45,7 @@ def build_service(settings: Settings, config: GatewayConfig, clock: Clock = utc_
         clock,
         subscriptions(config),
         in_flight_lease=timedelta(seconds=settings.in_flight_lease_seconds),
-        event_hooks=[NotificationTriggers(config.notifications).on_events],
+        event_hooks=[NotificationTriggers(config.notifications).on_events, ReferralRefunds(db, config.program)],
     )
 
 
@@ -73,6 +79,8 @@ def build_relay(
         f"webhook:{hook.id}": WebhookDeliverer(hook.url, hook.secret, hook.timeout_seconds) for hook in config.webhooks
     }
     deliverers[DESTINATION] = build_cascade(service, config, providers)
+    deliverers.update(erp_sync.build_deliverers(service, config.erp))
+    deliverers.update(bitrix_wiring.build_deliverers(service, config))
     max_attempts = max((hook.max_attempts for hook in config.webhooks), default=RelaySettings.max_attempts)
     return Relay(service.db, deliverers, settings=RelaySettings(max_attempts=max_attempts), clock=service.clock)
 
@@ -87,4 +95,8 @@ def build_jobs(service: LoyaltyService, config: GatewayConfig) -> list[PeriodicJ
             lambda: {"scheduled": triggers.run_daily_jobs(service)},
         ),
     ]
+    jobs.extend(bitrix_wiring.build_jobs(service, config))
+    jobs.extend(erp_sync.build_jobs(service, config.erp))
+    jobs.extend(accounts_jobs.build_jobs(service))
+    jobs.append(PeriodicJob("program", PROGRAM_JOBS_EVERY, lambda: program_jobs.run_daily(service)))
     return jobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from typer.testing import CliRunner
 from contracts.operations import BalanceRequest
 from gateway.cli import app as cli
 from gateway.config import DEMO_CONFIG, load_config
-from gateway.importer.cards import CardImporter
+from gateway.importer.cards import CardImporter, OrderedIds
+from gateway.importer.common import compact_key
 from gateway.ledger.service import LoyaltyService
 from gateway.seed import seed_demo
 from gateway.store.db import Database
@@ -46,16 +48,18 @@ def write(tmp_path: Path, text: str = CSV) -> Path:
 def test_import_reports_rejects_and_reconciles(db: Database, tmp_path: Path) -> None:
     report = CardImporter(db, batch_size=3).run(write(tmp_path), tmp_path / "rejects.csv")
     assert (report.rows, report.imported, report.skipped_existing, report.rejected) == (11, 4, 1, 6)
-    assert report.points_in_file == 150 + 75 + 10 + 7 + 8 + 9 + 500 + 30  # unreadable balances count as 0
-    assert (report.points_imported, report.points_existing) == (255, 500)
-    assert report.reconciled and report.points_in_ledger == 255
+    points = report.tallies["points"]
+    assert points.in_file == 150 + 75 + 10 + 7 + 8 + 9 + 500 + 30  # unreadable balances count as 0
+    assert (points.imported, points.existing, points.rejected) == (255, 500, 10 + 7 + 8 + 9)
+    assert report.reconciled and points.recounted == 255
     reasons = (tmp_path / "rejects.csv").read_text(encoding="utf-8")
     for expected in (
-        "bad card number",
+        "bad_card_number",
         "negative balance",
         "not a whole number",
         "bad birth date",
         "repeated in the file",
+        "contact_taken",
         "belongs to another customer",
     ):
         assert expected in reasons
@@ -75,9 +79,11 @@ def test_running_twice_or_after_an_interruption_imports_each_card_once(db: Datab
         CardImporter(db, batch_size=2).run(path, progress=stop_after_first_batch)
     resumed = CardImporter(db, batch_size=2).run(path)
     assert resumed.reconciled and resumed.skipped_existing == 1 + 2  # the demo card and the first batch
+    assert resumed.tallies["points"].from_earlier_runs == 150  # the first batch: 1000000000001 and …002
     again = CardImporter(db, batch_size=2).run(path)
     assert (again.imported, again.skipped_existing) == (0, 5)
-    assert again.reconciled and again.points_existing == 255 + 500
+    assert again.reconciled and again.tallies["points"].existing == 255 + 500
+    assert again.tallies["points"].recounted == 255
     service = LoyaltyService(db, load_config(DEMO_CONFIG).program)
     assert service.check().ok and service.check().accounts == 3 + 4
 
@@ -89,3 +95,27 @@ def test_import_command(db: Database, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "reconciled: points in = points out" in result.output
     assert (tmp_path / "cards.rejected.csv").exists()
+
+
+def test_a_file_without_the_required_column_is_refused(db: Database, tmp_path: Path) -> None:
+    path = write(tmp_path, "number;balance\n1;2\n")
+    result = CliRunner().invoke(cli, ["import", "cards", str(path), "--database-url", db.url])
+    assert result.exit_code == 2 and "card_number" in result.output
+
+
+def test_ordered_ids_are_uuids_that_grow() -> None:
+    from datetime import UTC, datetime
+
+    ids = OrderedIds(datetime.now(UTC))
+    made = [ids.next() for _ in range(1000)]
+    assert made == sorted(made) and len(set(made)) == 1000
+    assert all(uuid.UUID(value).version == 7 for value in made)
+    later = OrderedIds(datetime(2100, 1, 1, tzinfo=UTC)).next()
+    assert later > made[-1]
+
+
+def test_compact_keys_are_exact() -> None:
+    assert compact_key("+79160000001") != compact_key("79160000001")
+    assert compact_key("0012") == "0012"  # leading zeros stay text: 12 and 0012 are different cards
+    assert compact_key("2700000000014") == 2700000000014
+    assert compact_key("a@example.com") == "a@example.com"

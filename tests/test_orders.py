@@ -12,6 +12,7 @@ import random
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -364,3 +365,45 @@ def test_orders_over_http(gateway: Gateway) -> None:
     balance = json_of(gateway.http.get(f"/api/v1/cards/{card}/balance", headers=SITE))
     assert (balance["available"], balance["pending"]) == (1470, 0)
     gateway.assert_invariants()
+
+
+BUILDING = Path(DEMO_CONFIG).parent / "programs" / "building-materials.yaml"
+
+
+def test_orders_are_priced_by_the_program_for_this_customer(database_url: str, clock: FakeClock) -> None:
+    """The example building-materials program: a new-home owner's finishing discount, no points on
+    a first purchase, and made-to-order goods whose points wait for the shipment even when the
+    program accrues orders on payment."""
+    program = load_config(BUILDING).program
+    program = program.model_copy(update={"orders": OrderPolicy(accrue_on="payment")})
+    db = Database(database_url)
+    service = LoyaltyService(db, program, clock)
+    try:
+        customer = service.register_customer(
+            "test", "reg-new-home", RegisterCustomerRequest(card_number=_card_number(), segment="new_home")
+        )
+        card = customer.cards[0].card_number
+        lines = [line("T", 1, "10000.00"), line("M", 1, "20000.00")]
+        lines = [
+            lines[0].model_copy(update={"item": "TL-GRES-60"}),
+            lines[1].model_copy(update={"item": "MTO-KITCHEN"}),
+        ]
+        with pytest.raises(LoyaltyError) as first:
+            apply(service, order(card, 1, lines, 100, order_id="N-1"))
+        assert first.value.code is ErrorCode.POINTS_LIMIT_EXCEEDED  # no redemption on the first purchase
+        placed = apply(service, order(card, 1, lines, 0, order_id="N-1"))
+        by_line = {ln.line_id: ln for ln in placed.lines}
+        assert by_line["T"].discount == Decimal("700.00")  # 7 % off finishing for new-home owners
+        assert by_line["M"].discount == Decimal("0.00")
+        assert any("new-home-finishing" in step.rule for step in placed.explanation)
+        paid = apply(service, order(card, 2, lines, 0, order_id="N-1", paid=True))
+        paid_lines = {ln.line_id: ln for ln in paid.lines}
+        assert paid_lines["T"].points_pending == 0 and paid_lines["T"].points_available > 0  # paid: unlocked
+        assert paid_lines["M"].points_available == 0 and paid_lines["M"].points_pending > 0  # waits for shipment
+        shipped = apply(service, order(card, 3, lines, 0, order_id="N-1", paid=True, shipments=[ship("S", M=1)]))
+        assert shipped.points_pending == 0
+        assert shipped.points_available == by_line["T"].points_accrued + by_line["M"].points_accrued
+        report = service.check()
+        assert report.ok, report.violations
+    finally:
+        db.dispose()

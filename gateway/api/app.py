@@ -14,11 +14,12 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.bitrix.router import build_router as build_bitrix_router
 from adapters.onec.loyaltyservice.router import build_router as build_loyaltyservice_router
 from adapters.onec.soap.router import build_router as build_soap_router
 from contracts.errors import ErrorCode, LoyaltyError
 from gateway import __version__
-from gateway.api import operator, orders, registration, v1
+from gateway.api import accounts, campaigns, giftcards, operator, orders, program, registration, v1
 from gateway.api.auth import Authenticator
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.core.messaging import MessageProvider
@@ -125,10 +126,15 @@ def create_app(
     app.state.authenticator = Authenticator(tuple(config.clients))
     install_error_handlers(app)
     app.include_router(v1.router)
+    app.include_router(giftcards.router)
+    app.include_router(campaigns.router)
+    app.include_router(accounts.router)
     app.include_router(orders.router)
+    app.include_router(program.router)
     app.include_router(registration.router)
     app.include_router(build_loyaltyservice_router())
     app.include_router(build_soap_router())
+    app.include_router(build_bitrix_router())
     app.include_router(operator.build_router())
     app.state.csrf_key = operator.new_csrf_key()
 

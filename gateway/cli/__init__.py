@@ -3,7 +3,16 @@ registered here."""
 
 from __future__ import annotations
 
+from gateway.cli import accounts, bitrix, erp_sync, importer, program
 from gateway.cli.core import app
+
+app.add_typer(erp_sync.app, name="sync")
+app.add_typer(importer.app, name="import")
+app.add_typer(accounts.customers_app, name="customers")
+app.add_typer(accounts.giftcards_app, name="giftcards")
+app.add_typer(accounts.campaigns_app, name="campaigns")
+app.add_typer(bitrix.app, name="bitrix")
+app.command("simulate")(program.simulate)
 
 __all__ = ["app", "main"]
 

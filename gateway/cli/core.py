@@ -1,4 +1,4 @@
-"""The core commands: serve, worker, demo, check-config, db, ledger, tx, mappings, notify, import."""
+"""The core commands: serve, worker, demo, check-config, db, ledger, tx, mappings, notify."""
 
 from __future__ import annotations
 
@@ -29,8 +29,6 @@ mappings_app = typer.Typer(help="Mappings of outside references (1C GUIDs…).",
 app.add_typer(mappings_app, name="mappings")
 notify_app = typer.Typer(help="Customer messages (SMS, Telegram).", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
-import_app = typer.Typer(help="Migrate a base from an old system.", no_args_is_help=True)
-app.add_typer(import_app, name="import")
 tx_app = typer.Typer(help="Stuck transactions: list, show, replay.", no_args_is_help=True)
 app.add_typer(tx_app, name="tx")
 
@@ -76,10 +74,10 @@ def check_config(path: Annotated[Path, typer.Argument(help="Configuration file t
     except ConfigError as exc:
         console.print(f"[red]invalid[/red]\n{exc}")
         raise typer.Exit(1) from exc
-    console.print(
-        f"[green]ok[/green]: program {cfg.program.name!r}, {len(cfg.clients)} clients, "
-        f"accrual {cfg.program.accrual.percent}%, max share {cfg.program.redemption.max_share_percent}%"
-    )
+    from gateway.cli.program import program_summary
+
+    console.print(f"[green]ok[/green]: {path}")
+    console.print(program_summary(cfg))
 
 
 @db_app.command("upgrade")
@@ -245,57 +243,6 @@ def notify_stats(config: ConfigOption = None, database_url: DatabaseOption = Non
     for row in provider_stats(service.db):
         table.add_row(row.provider, str(row.sent), str(row.failed_attempts), str(row.cost))
     console.print(table)
-
-
-@import_app.command("cards")
-def import_cards(
-    path: Annotated[Path, typer.Argument(help="CSV: card_number, phone, email, name, birth_date, balance, expires_at")],
-    rejects: Annotated[
-        Path | None, typer.Option(help="Where to write rejected rows (default: FILE.rejected.csv)")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=100, max=100_000)] = 5000,
-    config: ConfigOption = None,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Import cards with opening balances: streaming, batched, resumable, idempotent; reconciles at the end."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from gateway.importer.cards import CardImporter
-
-    service, _ = service_for(config, database_url)
-    rejects_path = rejects or path.with_suffix(".rejected.csv")
-    importer = CardImporter(service.db, batch_size=batch_size)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} rows"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(f"importing {path.name}", total=None)
-        report = importer.run(path, rejects_path, lambda rows: progress.update(task, completed=rows))
-    table = Table(title=f"import {report.import_id}", show_header=False)
-    for label, value in (
-        ("rows", report.rows),
-        ("imported", report.imported),
-        ("already present (skipped)", report.skipped_existing),
-        ("rejected", report.rejected),
-        ("points in file", report.points_in_file),
-        ("points imported", report.points_imported),
-        ("points rejected", report.points_rejected),
-        ("points of cards already present", report.points_existing),
-        ("  of which imported by an earlier run of this file", report.points_from_earlier_runs),
-        ("points imported, counted in the ledger", report.points_in_ledger),
-    ):
-        table.add_row(label, f"{value:,}")
-    console.print(table)
-    if report.rejected:
-        console.print(f"rejected rows with reasons: {rejects_path}")
-    if not report.reconciled:
-        console.print("[red]reconciliation failed: points in != points out[/red]")
-        raise typer.Exit(1)
-    console.print("[green]reconciled: points in = points out[/green]")
 
 
 @app.command()

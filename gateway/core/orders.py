@@ -29,6 +29,7 @@ class PricedOrderLine:
     discount_kopecks: int
     points_spent: int  # points paying for the whole line
     points_accrued: int  # points the whole line earns
+    waits_for_shipment: bool = False  # the program keeps this line's points until it ships, even when paid
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,8 @@ def order_worth(
     * Returned quantities give back their share of the points spent and lose their share of the
       points earned.
     * With ``accrue_on="shipment"`` a line's earned points unlock in proportion to its shipped
-      quantity; with ``"payment"`` all of them unlock when the order is paid.
+      quantity; with ``"payment"`` all of them unlock when the order is paid, except on lines the
+      program keeps until shipment (``waits_for_shipment``).
     * A cancelled order is worth nothing.
     """
     worth: list[LineWorth] = []
@@ -95,7 +97,7 @@ def order_worth(
         spent = line.points_spent - _share(line.points_spent, returned_qty, quantity)
         taken_back = _share(line.points_accrued, returned_qty, quantity)
         earned = line.points_accrued - taken_back
-        if accrue_on == "shipment":
+        if accrue_on == "shipment" or line.waits_for_shipment:
             unlocked = _share(line.points_accrued, shipped_qty, quantity) - taken_back
         else:
             unlocked = earned if paid else 0

@@ -1,12 +1,27 @@
-"""Pricing of a cart under a program: points payable, points spent per line, points accrued.
+"""Pricing of a cart under a program: discounts, points payable, points spent and accrued per
+line, referral points, and the explanation of every number.
 
 This is the single place where a receipt's numbers are computed; ``calculate`` shows them and
 ``commit`` books exactly the same numbers, so what the till displayed is what the ledger records.
+
+The steps, each exact (kopecks, ``Fraction``; one rounding per receipt, spread back over lines by
+largest remainder so the parts always add up):
+
+1. the customer's standing: segment, zone of the store, tier (``rules/evaluate.py``);
+2. discount rules per line (the discount tree, ``rules/discounts.py``); the part of a rule taken
+   as points joins the accrual; then a promo code on what is left;
+3. a purchase that crosses a tier threshold raises the tier (and, if the program says so, is
+   priced again at the new tier);
+4. points payable: each line's strictest limit (program, price type, kind, segment, tier, first
+   purchase), capped by the whole points the lines can hold; points spent spread within limits;
+5. accrual per line at ``R × F + A`` (``rules/accrual.py``), pending flags;
+6. referral points for the intermediary on what the customer paid with money.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
@@ -14,6 +29,31 @@ from contracts.money import money_to_kopecks
 from contracts.operations import CartLine
 from gateway.core.allocation import split_proportionally
 from gateway.core.program import Program, PromoCode
+from gateway.core.rules.base import kopecks_text, percent_text
+from gateway.core.rules.context import LineFacts, PricingContext
+from gateway.core.rules.evaluate import (
+    Standing,
+    at_tier,
+    crossed_tier,
+    describe_referral,
+    line_facts,
+    line_rate,
+    line_share,
+    referral_rule,
+    standing,
+)
+from gateway.core.rules.spending import split_points
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One step of the explanation: which rule did what, on which line (None: the receipt)."""
+
+    rule: str
+    description: str
+    line_id: str | None = None
+    points: int = 0
+    discount_kopecks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +65,22 @@ class PricedLine:
     discount_kopecks: int
     points_spent: int
     points_accrued: int
+    price_type: str | None = None  # the program's price type code, when known
+    kind: str | None = None
+    pending: bool = False  # the line's points wait for its shipment (orders)
+    max_points: int = 0  # the most points this line may be paid with
+    referral_points: int = 0  # the line's share of the intermediary's points
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """Points the intermediary who brought the customer earns on this purchase."""
+
+    account_id: str
+    rule: str
+    points: int
+    expiry_days: int | None
+    description: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +92,15 @@ class PricedCart:
     points_spent: int
     points_accrued: int
     point_value_kopecks: int
-    explanation: list[tuple[str, str, int]]  # (rule, description, points)
+    explanation: list[tuple[str, str, int]]  # (rule, description, points), one per rule
+    points_cap: int = 0  # what the program allows on this receipt, whatever the balance
+    segment: str | None = None
+    zone: str | None = None
+    tier: str | None = None  # the customer's tier before this purchase
+    tier_upgrade: str | None = None  # the tier this purchase raised the customer to (and priced at, if so set)
+    turnover_kopecks: int = 0  # the qualifying turnover before this purchase
+    referral: Referral | None = None
+    applications: list[Applied] = field(default_factory=list)  # the explanation, per rule and line
 
     @property
     def paid_by_points_kopecks(self) -> int:
@@ -46,9 +110,14 @@ class PricedCart:
     def payable_kopecks(self) -> int:
         return self.total_kopecks - self.discount_kopecks - self.paid_by_points_kopecks
 
+    @property
+    def points_pending(self) -> int:
+        return sum(line.points_accrued for line in self.lines if line.pending)
+
 
 def max_points_for(program: Program, payable_kopecks: int) -> int:
-    """Points payable on an amount under the program's cap, ignoring the customer's balance."""
+    """Points payable on an amount under the program's cap, ignoring the customer's balance and
+    any rule (the foundation's cap; ``price_cart`` gives the cap under every rule)."""
     cap_kopecks = Fraction(payable_kopecks) * program.max_share()
     return int(cap_kopecks / program.point_value_kopecks)
 
@@ -66,36 +135,218 @@ def promo_discounts(promo: PromoCode | None, amounts: list[int]) -> list[int]:
     return split_proportionally(off, amounts)
 
 
+# ---------------------------------------------------------------------------------------------
+# discounts
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Discounts:
+    money: list[int]  # kopecks off each line (rules + promo)
+    promo: list[int]
+    by_rule: list[dict[str, int]]  # per line: kopecks off by each rule
+    as_points: list[dict[str, Fraction]]  # per line: exact points each rule grants instead
+
+
+def _discounts(
+    program: Program, current: Standing, facts: list[LineFacts], amounts: list[int], promo: PromoCode | None
+) -> _Discounts:
+    pv = program.point_value_kopecks
+    by_rule: list[dict[str, int]] = []
+    as_points: list[dict[str, Fraction]] = []
+    for fact, amount in zip(facts, amounts, strict=True):
+        values = program.discounts.evaluate(current.receipt, fact, amount)
+        money_parts: dict[str, Fraction] = {}
+        points_parts: dict[str, Fraction] = {}
+        for rule_id, value in values.items():
+            rule = program.discounts.rule(rule_id)
+            assert rule is not None
+            share = rule.points_share()
+            if share:
+                points_parts[rule_id] = value * share / pv
+            if share != 1:
+                money_parts[rule_id] = value * (1 - share)
+        line_off = int(sum(money_parts.values(), Fraction(0)))  # one rounding per line, down
+        split = split_proportionally(line_off, list(money_parts.values())) if money_parts else []
+        by_rule.append({rule_id: kop for rule_id, kop in zip(money_parts, split, strict=True) if kop})
+        as_points.append(points_parts)
+    after_rules = [amount - sum(parts.values()) for amount, parts in zip(amounts, by_rule, strict=True)]
+    promo_off = promo_discounts(promo, after_rules)
+    money = [sum(parts.values()) + p for parts, p in zip(by_rule, promo_off, strict=True)]
+    return _Discounts(money, promo_off, by_rule, as_points)
+
+
+# ---------------------------------------------------------------------------------------------
+# the receipt
+# ---------------------------------------------------------------------------------------------
+
+
+class _Explanation:
+    """Collects ``Applied`` steps, merging points and discounts of one rule on one line."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str | None], Applied] = {}
+
+    def add(self, rule: str, description: str, line_id: str | None = None, points: int = 0, discount: int = 0) -> None:
+        key = (rule, line_id)
+        known = self.items.get(key)
+        if known is None:
+            self.items[key] = Applied(rule, description, line_id, points, discount)
+        else:
+            self.items[key] = Applied(
+                rule, known.description, line_id, known.points + points, known.discount_kopecks + discount
+            )
+
+    def steps(self) -> list[Applied]:
+        return list(self.items.values())
+
+
+def _summary(steps: Sequence[Applied]) -> list[tuple[str, str, int]]:
+    """One (rule, description, points) per rule, in order of appearance."""
+    order: list[str] = []
+    points: dict[str, int] = {}
+    discount: dict[str, int] = {}
+    described: dict[str, str] = {}
+    for step in steps:
+        if step.rule not in points:
+            order.append(step.rule)
+            points[step.rule] = 0
+            discount[step.rule] = 0
+            described[step.rule] = step.description
+        points[step.rule] += step.points
+        discount[step.rule] += step.discount_kopecks
+    return [
+        (rule, described[rule] + (f": -{kopecks_text(discount[rule])}" if discount[rule] else ""), points[rule])
+        for rule in order
+    ]
+
+
+def _discount_description(program: Program, rule_id: str) -> str:
+    rule = program.discounts.rule(rule_id)
+    assert rule is not None
+    if rule.take_as == "points":
+        how = ", as points"
+    elif rule.take_as == "split":
+        how = f", {percent_text(rule.points_share_percent or Decimal(0))}% of it as points"
+    else:
+        how = ""
+    return f"{rule.description} ({percent_text(rule.percent)}%{how})"
+
+
 def price_cart(
     program: Program,
     lines: list[CartLine],
     points_to_spend: int,
     available: int,
     promo: PromoCode | None = None,
+    *,
+    context: PricingContext | None = None,
 ) -> PricedCart:
     """Price ``lines`` spending ``points_to_spend`` points.
 
-    ``points_to_spend`` must already be within ``max_points_payable`` and ``available``; the
-    caller reports the error codes. Points spent are spread over lines in proportion to their
-    payable amounts; accrual is computed per line on what is paid with money (unless the program
-    accrues on points too) and rounded once per receipt (floor), then spread back to lines.
+    ``points_to_spend`` should be within ``max_points_payable`` (the caller reports the error
+    codes); a write-off a till already took is booked as it is, spread over the lines without
+    making any line's price negative where the lines can hold it. ``context`` says who buys,
+    where and when; without it the purchase is anonymous and undated (rules limited to
+    segments, tiers, dates… do not apply).
     """
-    amounts = [money_to_kopecks(line.total()) for line in lines]
-    discounts = promo_discounts(promo, amounts)
-    payable = [a - d for a, d in zip(amounts, discounts, strict=True)]
-    total = sum(amounts)
-    cap = max_points_for(program, sum(payable))
-    max_payable = min(cap, max(available, 0))
-
-    spent_parts = split_proportionally(points_to_spend, payable)
+    context = context or PricingContext()
     pv = program.point_value_kopecks
-    rate = program.accrual_rate()
-    bases: list[Fraction] = []
-    for line_payable, line_spent in zip(payable, spent_parts, strict=True):
+    amounts = [money_to_kopecks(line.total()) for line in lines]
+    facts = [line_facts(program, line) for line in lines]
+    current = standing(program, context)
+    starting_tier = current.tier
+    found = _discounts(program, current, facts, amounts, promo)
+    explained = _Explanation()
+
+    upgrade = crossed_tier(program, current, context, sum(amounts) - sum(found.money))
+    if current.tier is not None:
+        window = program.turnover_window.describe()
+        explained.add(
+            "tier",
+            f"tier {current.tier.label}: turnover {kopecks_text(current.qualifying_kopecks)} in {window}",
+        )
+    if upgrade is not None and current.tier is not None:
+        purchase = sum(amounts) - sum(found.money)
+        explained.add(
+            "tier.upgrade",
+            f"this purchase ({kopecks_text(purchase)}) takes the turnover to "
+            f"{kopecks_text(current.qualifying_kopecks + purchase)}: tier {current.tier.label} → {upgrade.label}",
+        )
+        if program.tiers is not None and program.tiers.crossing_purchase_at_new_tier:
+            current = at_tier(current, upgrade)
+            found = _discounts(program, current, facts, amounts, promo)
+
+    payable = [a - d for a, d in zip(amounts, found.money, strict=True)]
+    for line, rules in zip(lines, found.by_rule, strict=True):
+        for rule_id, kopecks in rules.items():
+            explained.add(f"discount:{rule_id}", _discount_description(program, rule_id), line.line_id, 0, kopecks)
+    if promo is not None:
+        for line, kopecks in zip(lines, found.promo, strict=True):
+            if kopecks:
+                explained.add(f"promo:{promo.key}", promo.description, line.line_id, 0, kopecks)
+
+    # points payable
+    limits = [line_share(program, current, fact) for fact in facts]
+    weights = [Fraction(p) * limit.share for p, limit in zip(payable, limits, strict=True)]
+    bounds = [p // pv for p in payable]
+    line_caps = [min(int(w / pv), b) for w, b in zip(weights, bounds, strict=True)]
+    # The cap is what the limits allow, but never more whole points than the lines allowed any
+    # can hold: points must land on lines, and no line may cost less than nothing.
+    cap = min(int(sum(weights, Fraction(0)) / pv), sum(b for b, w in zip(bounds, weights, strict=True) if w > 0))
+    max_payable = min(cap, max(available, 0))
+    spent = split_points(points_to_spend, weights, bounds, payable)
+
+    # accrual: every part of every line exact, one rounding for the receipt
+    rates = [line_rate(program, current, fact) for fact in facts]
+    parts: list[tuple[int, str, str, Fraction]] = []  # (line index, rule, description, exact points)
+    for index, (line_payable, line_spent, rate) in enumerate(zip(payable, spent, rates, strict=True)):
+        for rule_id, points in found.as_points[index].items():
+            parts.append((index, f"discount:{rule_id}", _discount_description(program, rule_id), points))
         base = line_payable if program.accrual.on_amount_paid_by_points else line_payable - line_spent * pv
-        bases.append(Fraction(max(base, 0)) * rate)
-    accrued_total = int(sum(bases, Fraction(0)))
-    accrued_parts = split_proportionally(accrued_total, bases)
+        base_points = Fraction(max(base, 0)) / pv / 100
+        for part in rate.parts:
+            parts.append((index, part.rule, part.description, base_points * part.percent))
+    accrued_total = int(sum((p[3] for p in parts), Fraction(0)))
+    accrued_parts = split_proportionally(accrued_total, [p[3] for p in parts]) if parts else []
+    accrued_lines = [0] * len(lines)
+    for (index, rule_id, description, _), share in zip(parts, accrued_parts, strict=True):
+        accrued_lines[index] += share
+        if share:
+            explained.add(rule_id, description, lines[index].line_id, share)
+
+    # points payable, explained
+    program_share = Fraction(program.redemption.max_share_percent) / 100
+    for line, limit in zip(lines, limits, strict=True):
+        if limit.share < program_share:
+            receipt_wide = limit.rule == "redemption.allow_on_first_purchase"
+            explained.add(limit.rule, limit.description, None if receipt_wide else line.line_id)
+    stricter = any(limit.share < program_share for limit in limits)
+    explained.add(
+        "redemption.max_share_percent",
+        f"at most {program.redemption.max_share_percent}% payable by points"
+        + (" (stricter limits on some lines)" if stricter else ""),
+        None,
+        cap,
+    )
+
+    # referral
+    referral: Referral | None = None
+    referral_lines = [0] * len(lines)
+    rule = referral_rule(program, current, context)
+    if rule is not None and context.referrer is not None:
+        money = [
+            p - s * pv if rule.when.matches_line(fact) else 0 for p, s, fact in zip(payable, spent, facts, strict=True)
+        ]
+        exact = [Fraction(max(m, 0)) * Fraction(rule.percent) / 100 / pv for m in money]
+        total = int(sum(exact, Fraction(0)))
+        if total:
+            referral_lines = split_proportionally(total, exact)
+            description = describe_referral(rule, sum(max(m, 0) for m in money), context.referrer.label)
+            referral = Referral(
+                context.referrer.account_id, f"referral:{rule.id}", total, rule.expiry_days, description
+            )
+            explained.add(referral.rule, description, None, total)
 
     priced = [
         PricedLine(
@@ -104,40 +355,34 @@ def price_cart(
             quantity=str(line.quantity),
             amount_kopecks=amount,
             discount_kopecks=discount,
-            points_spent=spent,
+            points_spent=spent_points,
             points_accrued=accrued,
+            price_type=fact.price_type,
+            kind=fact.kind,
+            pending=rate.pending,
+            max_points=line_cap,
+            referral_points=ref_points,
         )
-        for line, amount, discount, spent, accrued in zip(
-            lines, amounts, discounts, spent_parts, accrued_parts, strict=True
+        for line, amount, discount, spent_points, accrued, fact, rate, line_cap, ref_points in zip(
+            lines, amounts, found.money, spent, accrued_lines, facts, rates, line_caps, referral_lines, strict=True
         )
     ]
-    explanation: list[tuple[str, str, int]] = []
-    discount_total = sum(discounts)
-    if promo is not None and discount_total:
-        explanation.append((f"promo:{promo.key}", f"{promo.description}: -{discount_total / 100:.2f}", 0))
-    if accrued_total:
-        explanation.append(
-            (
-                "accrual.percent",
-                f"{program.accrual.percent}% of the amount paid"
-                + ("" if program.accrual.on_amount_paid_by_points else " with money"),
-                accrued_total,
-            )
-        )
-    explanation.append(
-        (
-            "redemption.max_share_percent",
-            f"at most {program.redemption.max_share_percent}% payable by points",
-            cap,
-        )
-    )
+    steps = explained.steps()
     return PricedCart(
         lines=priced,
-        total_kopecks=total,
-        discount_kopecks=sum(discounts),
+        total_kopecks=sum(amounts),
+        discount_kopecks=sum(found.money),
         max_points_payable=max_payable,
         points_spent=points_to_spend,
         points_accrued=accrued_total,
         point_value_kopecks=pv,
-        explanation=explanation,
+        explanation=_summary(steps),
+        points_cap=cap,
+        segment=current.segment,
+        zone=current.zone,
+        tier=starting_tier.code if starting_tier else None,
+        tier_upgrade=upgrade.code if upgrade else None,
+        turnover_kopecks=current.qualifying_kopecks,
+        referral=referral,
+        applications=steps,
     )

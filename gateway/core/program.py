@@ -3,8 +3,13 @@
 The foundation covers a percentage accrual, a cap on the share of a receipt payable by points,
 point expiry, a welcome bonus and hold timing. Every section is its own model with
 ``extra="forbid"``, so a misspelt key is reported instead of silently ignored, and new mechanics
-(tiers, price types, zones, segments, promo codes) are added as new sections without breaking
-existing files.
+are added as new sections without breaking existing files.
+
+The rules engine's sections live in ``gateway/core/rules/`` (one module per concept): the
+``catalogue`` (price types, kinds of goods, zones of stores), ``segments``, ``tiers``, the
+``discounts`` tree, ``accrual.rules`` and ``bonuses`` (birthday, referral). Every section is
+optional: a file without them prices exactly as the foundation does. References between sections
+are checked by ``gateway/core/rules/validation.py``, each problem reported at its own key.
 """
 
 from __future__ import annotations
@@ -12,15 +17,22 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from typing import Annotated, Literal
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
+from gateway.core.rules.accrual import AccrualRule
+from gateway.core.rules.base import Percent, Section
+from gateway.core.rules.bonuses import Bonuses
+from gateway.core.rules.catalogue import Catalogue
+from gateway.core.rules.conditions import When
+from gateway.core.rules.discounts import DiscountPolicy
+from gateway.core.rules.segments import Segment
+from gateway.core.rules.tiers import TierPolicy, TierWindow
+from gateway.core.rules.validation import validate_program
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["Percent", "Section"]
 
 
 class AccrualPolicy(Section):
@@ -31,11 +43,17 @@ class AccrualPolicy(Section):
     pending_days: int = Field(
         default=0, ge=0, le=3650, description="Accrued points become spendable after this many days"
     )
+    rules: list[AccrualRule] = Field(
+        default_factory=list, description="Rules that replace, add to or multiply the rate (see rules/accrual.py)"
+    )
 
 
 class RedemptionPolicy(Section):
     max_share_percent: Percent = Field(description="At most this share of a receipt may be paid by points")
     min_points: int = Field(default=1, ge=1, description="Smallest number of points that can be spent")
+    allow_on_first_purchase: bool = Field(
+        default=True, description="false: points cannot pay for any part of a customer's first purchase"
+    )
 
 
 class ExpiryPolicy(Section):
@@ -117,6 +135,21 @@ class Program(Section):
     offline: OfflinePolicy = OfflinePolicy()
     orders: OrderPolicy = OrderPolicy()
     promo_codes: list[PromoCode] = Field(default_factory=list)
+    timezone: str = Field(default="Europe/Moscow", description="Dates of purchases, birthdays and windows are local")
+    catalogue: Catalogue = Catalogue()
+    segments: list[Segment] = Field(default_factory=list)
+    tiers: TierPolicy | None = None
+    discounts: DiscountPolicy = DiscountPolicy()
+    bonuses: Bonuses = Bonuses()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @model_validator(mode="after")
     def _unique_codes(self) -> Program:
@@ -124,6 +157,48 @@ class Program(Section):
         if len(keys) != len(set(keys)):
             raise ValueError("promo codes must be unique (case-insensitive)")
         return self
+
+    @model_validator(mode="after")
+    def _references(self) -> Program:
+        validate_program(self)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def segment(self, code: str | None) -> Segment | None:
+        return next((s for s in self.segments if s.code == code), None)
+
+    @property
+    def turnover_window(self) -> TierWindow:
+        """The window turnover is counted in (tiers and turnover conditions): the tiers' window,
+        or a calendar quarter when the program has no tiers."""
+        return self.tiers.window if self.tiers is not None else TierWindow()
+
+    def conditions(self) -> list[When]:
+        """Every ``when`` of the program's rules."""
+        return (
+            [rule.when for rule in self.discounts.rules]
+            + [rule.when for rule in self.accrual.rules]
+            + [rule.when for rule in self.bonuses.referral]
+        )
+
+    @property
+    def uses_turnover(self) -> bool:
+        return self.tiers is not None or any(
+            w.turnover_from is not None or w.turnover_below is not None for w in self.conditions()
+        )
+
+    @property
+    def uses_first_purchase(self) -> bool:
+        return not self.redemption.allow_on_first_purchase or any(
+            w.first_purchase is not None for w in self.conditions()
+        )
+
+    @property
+    def default_segment(self) -> str | None:
+        return next((s.code for s in self.segments if s.default), None)
 
     def promo(self, code: str) -> PromoCode | None:
         wanted = code.strip().upper()

@@ -20,8 +20,10 @@ from contracts.operations import (
     RegisterCustomerRequest,
     ReplaceCardRequest,
 )
+from gateway.ledger import program_status
 from gateway.ledger.accounts import add_lot, find_card
 from gateway.ledger.context import Ctx
+from gateway.ledger.merge import refuse_merged, survivor_of
 from gateway.ledger.phones import normalize_phone
 from gateway.store.models import Account, Card, Customer
 
@@ -50,6 +52,9 @@ def _customer_result(ctx: Ctx, customer: Customer, *, created: bool = False, wel
         created=created,
         welcome_points=welcome,
         cards=[_card_info(c) for c in cards],
+        segment=customer.segment,
+        tier=customer.tier,
+        referrer_id=customer.referrer_id,
     )
 
 
@@ -123,6 +128,7 @@ def register_customer(ctx: Ctx, req: RegisterCustomerRequest) -> CustomerResult:
     except IntegrityError as exc:  # a concurrent registration won the race for this phone/e-mail
         raise LoyaltyError(ErrorCode.CUSTOMER_ALREADY_EXISTS) from exc
     _new_card(ctx, customer.id, account.id, req.card_number)
+    program_status.on_registration(ctx, customer, req)  # segment, referrer (unknown ones roll all back)
     welcome = ctx.program.welcome_bonus
     if welcome.points:
         days = welcome.expiry_days or ctx.program.expiry.days
@@ -158,7 +164,7 @@ def lookup_customer(ctx: Ctx, req: LookupCustomerRequest) -> CustomerResult:
         customer = ctx.session.exec(select(Customer).where(Customer.email == email)).first()
     if customer is None:
         raise LoyaltyError(ErrorCode.CUSTOMER_NOT_FOUND)
-    return _customer_result(ctx, customer)
+    return _customer_result(ctx, survivor_of(ctx, customer))  # a merged duplicate answers as its survivor
 
 
 def _account_of(ctx: Ctx, customer_id: str) -> Account:
@@ -171,6 +177,7 @@ def _account_of(ctx: Ctx, customer_id: str) -> Account:
 def issue_card(ctx: Ctx, req: IssueCardRequest) -> CardResult:
     if ctx.session.get(Customer, req.customer_id) is None:
         raise LoyaltyError(ErrorCode.CUSTOMER_NOT_FOUND, customer_id=req.customer_id)
+    refuse_merged(ctx, req.customer_id)
     account = _account_of(ctx, req.customer_id)
     card = _new_card(ctx, req.customer_id, account.id, req.card_number)
     ctx.session.flush()

@@ -34,8 +34,9 @@ from contracts.money import kopecks_to_money, money_to_kopecks
 from contracts.operations import RuleApplication
 from contracts.orders import OrderLineResult, OrderRecord, OrderRequest, OrderResult, OrderStatus
 from gateway.core.orders import NOTHING, OrderWorth, PricedOrderLine, order_worth
-from gateway.core.pricing import max_points_for, price_cart, promo_discounts
-from gateway.ledger import promos
+from gateway.core.pricing import price_cart
+from gateway.core.simulation import rule_applications
+from gateway.ledger import members, promos
 from gateway.ledger.accounts import (
     PENDING_UNTIL_SHIPPED,
     add_entry,
@@ -50,7 +51,8 @@ from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.context import Ctx
 from gateway.ledger.movements import allocate, return_spent, reverse_earned
 from gateway.ledger.points import _keep_held
-from gateway.store.models import Card, Hold, Lot, PromoCodeUse
+from gateway.ledger.pricing_context import pricing_context
+from gateway.store.models import Card, Hold, Lot
 from gateway.store.models_orders import Order, OrderFeed, OrderHistory
 
 _EXPLANATION = TypeAdapter(list[RuleApplication])
@@ -175,36 +177,35 @@ def _pricing_hash(request: OrderRequest, account_id: str) -> str:
 
 
 def _price(ctx: Ctx, order: Order, request: OrderRequest, account_id: str) -> tuple[list[PricedOrderLine], str]:
-    """Price the order's lines: points paying for each line, points each line earns."""
+    """Price the order's lines under the program, for this customer, store and date: points
+    paying for each line, points each line earns, whether they wait for the shipment."""
     lines = list(request.lines)
     amounts = [money_to_kopecks(line.total()) for line in lines]
     promo = None
-    already = ctx.session.get(PromoCodeUse, order.id)  # the order's own use does not count against limits
+    already = promos.recorded_use(ctx, order.id)  # the order's own use does not count against limits
     if request.promo_codes:
-        if already is not None and already.code == request.promo_codes[0].strip().upper():
-            promo = ctx.program.promo(already.code)
+        if already is not None and already.key == request.promo_codes[0].strip().upper():
+            promo = already
         else:
             promo = promos.applicable(ctx, list(request.promo_codes), account_id, sum(amounts))
-    payable = sum(amounts) - sum(promo_discounts(promo, amounts))
-    cap = max_points_for(ctx.program, payable)
     points = request.points_to_spend
+    context = pricing_context(ctx, account_id, request.store, request.placed_at, order=order.id)
+    priced = price_cart(ctx.program, lines, points, points, promo, context=context)
     if points and points < ctx.program.redemption.min_points:
         raise LoyaltyError(
             ErrorCode.POINTS_LIMIT_EXCEEDED,
             f"at least {ctx.program.redemption.min_points} points must be spent at once",
             requested=points,
         )
-    if points > cap:
+    if points > priced.points_cap:
         raise LoyaltyError(
             ErrorCode.POINTS_LIMIT_EXCEEDED,
             "more points than the program allows for this order",
             requested=points,
-            max_points_payable=cap,
+            max_points_payable=priced.points_cap,
         )
-    priced = price_cart(ctx.program, lines, points, points, promo)
     if promo is not None and already is None:
         promos.record_use(ctx, promo, order.id, account_id)
-    explanation = [RuleApplication(rule=r, description=d, points=p) for r, d, p in priced.explanation]
     priced_lines = [
         PricedOrderLine(
             line_id=line.line_id,
@@ -213,10 +214,11 @@ def _price(ctx: Ctx, order: Order, request: OrderRequest, account_id: str) -> tu
             discount_kopecks=line.discount_kopecks,
             points_spent=line.points_spent,
             points_accrued=line.points_accrued,
+            waits_for_shipment=line.pending,
         )
         for line in priced.lines
     ]
-    return priced_lines, _EXPLANATION.dump_json(explanation).decode()
+    return priced_lines, _EXPLANATION.dump_json(rule_applications(priced.applications)).decode()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,6 +445,7 @@ def apply_order(ctx: Ctx, request: OrderRequest) -> OrderResult:
 
     pricing_hash = _pricing_hash(request, card.account_id)
     if pricing_hash != order.pricing_hash:
+        members.authorize(ctx, card, spend=request.points_to_spend > order.points_spent, earn=True)
         priced, explanation = _price(ctx, order, request, card.account_id)
         order.priced_json = _PRICED.dump_json(priced).decode()
         order.explanation_json = explanation

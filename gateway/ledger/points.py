@@ -30,8 +30,9 @@ from contracts.operations import (
     RuleApplication,
 )
 from gateway.core.allocation import cumulative_share, split_proportionally
-from gateway.core.pricing import PricedCart, max_points_for, price_cart, promo_discounts
-from gateway.ledger import promos
+from gateway.core.pricing import PricedCart, price_cart
+from gateway.core.simulation import rule_applications
+from gateway.ledger import members, program_status, promos
 from gateway.ledger.accounts import (
     add_entry,
     add_lot,
@@ -46,6 +47,7 @@ from gateway.ledger.accounts import (
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.context import Ctx
 from gateway.ledger.movements import allocate, return_spent, reverse_earned
+from gateway.ledger.pricing_context import pricing_context
 from gateway.outbound.outbox import Event
 from gateway.store.models import Allocation, Card, Hold, Lot, Receipt, ReceiptLine, Refund
 
@@ -93,7 +95,7 @@ def _line_results(priced: PricedCart) -> list[LineResult]:
 
 
 def _explanation(priced: PricedCart) -> list[RuleApplication]:
-    return [RuleApplication(rule=r, description=d, points=p) for r, d, p in priced.explanation]
+    return rule_applications(priced.applications)
 
 
 def _reserved_by(ctx: Ctx, hold_id: str, account_id: str) -> int:
@@ -116,15 +118,15 @@ def calculate(ctx: Ctx, req: CalculateRequest) -> CalculateResult:
         card = find_card(ctx, req.card_number)
         if card.status != "active":
             raise LoyaltyError(ErrorCode.CARD_BLOCKED, card_number=card.number, status=card.status)
+        members.authorize(ctx, card, spend=req.points_to_spend > 0)
         available = available_points(ctx, card.account_id)
         if req.hold_id is not None:
             available += _reserved_by(ctx, req.hold_id, card.account_id)
     amounts = [money_to_kopecks(line.total()) for line in req.lines]
     promo = promos.applicable(ctx, list(req.promo_codes), card.account_id if card else None, sum(amounts))
-    payable = sum(amounts) - sum(promo_discounts(promo, amounts))
-    cap = max_points_for(ctx.program, payable)
-    _check_spend(ctx, cap, req.points_to_spend, available)
-    priced = price_cart(ctx.program, list(req.lines), req.points_to_spend, available, promo)
+    context = pricing_context(ctx, card.account_id if card else None, req.store)
+    priced = price_cart(ctx.program, list(req.lines), req.points_to_spend, available, promo, context=context)
+    _check_spend(ctx, priced.points_cap, req.points_to_spend, available)
     return CalculateResult(
         card_number=req.card_number,
         total_amount=kopecks_to_money(priced.total_kopecks),
@@ -161,6 +163,7 @@ def hold_result(ctx: Ctx, hold: Hold, card: Card | None = None) -> HoldResult:
 
 def hold(ctx: Ctx, req: HoldRequest) -> HoldResult:
     card, account = lock_card_account(ctx, req.card_number)
+    members.authorize(ctx, card, spend=True)
     available = available_points(ctx, account.id)
     if req.points > available:
         raise LoyaltyError(ErrorCode.INSUFFICIENT_POINTS, requested=req.points, available=available)
@@ -467,17 +470,28 @@ def _find_receipt(ctx: Ctx, receipt_id: str) -> Receipt | None:
 
 def commit(ctx: Ctx, req: CommitRequest) -> CommitResult:
     content_hash = canonical_hash("commit", req)
-    existing = _find_receipt(ctx, req.receipt_id)
-    if existing is not None and existing.client_id == ctx.client_id:
-        if existing.content_hash != content_hash:
-            raise LoyaltyError(
-                ErrorCode.RECEIPT_ALREADY_COMMITTED, receipt_id=req.receipt_id, transaction_id=existing.id
-            )
-        # The same receipt sent again (a till retry with a new request id): same answer, no change.
-        return _commit_result(ctx, existing, find_card(ctx, existing.card_number))
-
+    booked = _booked_before(ctx, req.receipt_id, content_hash)
+    if booked is not None:
+        return booked
     card, account = lock_card_account(ctx, req.card_number)
+    # Look again under the account's lock: a concurrent commit of the same receipt (sent to
+    # another replica under another key) may have been booked while we waited for it.
+    booked = _booked_before(ctx, req.receipt_id, content_hash)
+    if booked is not None:
+        return booked
+    members.authorize_receipt(ctx, card, req)
     return _book_receipt(ctx, req, card, account.id, content_hash)
+
+
+def _booked_before(ctx: Ctx, receipt_id: str, content_hash: str) -> CommitResult | None:
+    """The result of this client's receipt ``receipt_id`` if it was booked already (a till retry
+    with a new request id: same answer, no change); an error if it was booked with other content."""
+    existing = _find_receipt(ctx, receipt_id)
+    if existing is None or existing.client_id != ctx.client_id:
+        return None
+    if existing.content_hash != content_hash:
+        raise LoyaltyError(ErrorCode.RECEIPT_ALREADY_COMMITTED, receipt_id=receipt_id, transaction_id=existing.id)
+    return _commit_result(ctx, existing, find_card(ctx, existing.card_number))
 
 
 def offline_commit(ctx: Ctx, req: OfflineReceiptRequest) -> CommitResult:
@@ -498,14 +512,14 @@ def offline_commit(ctx: Ctx, req: OfflineReceiptRequest) -> CommitResult:
         receipt_id=req.receipt_id, card_number=req.card_number, lines=req.lines, store=req.store, points_to_spend=0
     )
     content_hash = canonical_hash("commit", commit_request)
-    existing = _find_receipt(ctx, req.receipt_id)
-    if existing is not None and existing.client_id == ctx.client_id:
-        if existing.content_hash != content_hash:
-            raise LoyaltyError(
-                ErrorCode.RECEIPT_ALREADY_COMMITTED, receipt_id=req.receipt_id, transaction_id=existing.id
-            )
-        return _commit_result(ctx, existing, find_card(ctx, existing.card_number))
+    booked = _booked_before(ctx, req.receipt_id, content_hash)
+    if booked is not None:
+        return booked
     card, account = lock_card_account(ctx, req.card_number, require_active=False)
+    booked = _booked_before(ctx, req.receipt_id, content_hash)
+    if booked is not None:
+        return booked
+    members.authorize(ctx, card, earn=True)
     result = _book_receipt(ctx, commit_request, card, account.id, content_hash, occurred_at=req.occurred_at)
     expire_due_lots(ctx, account.id)  # points of a receipt older than their lifetime are gone already
     return _commit_result(ctx, ctx.session.get(Receipt, result.transaction_id) or _missing(), card)
@@ -567,10 +581,12 @@ def _book_receipt(
 
     amounts = [money_to_kopecks(line.total()) for line in req.lines]
     promo = promos.applicable(ctx, list(req.promo_codes), account_id, sum(amounts))
-    total = sum(amounts) - sum(promo_discounts(promo, amounts))
+    context = pricing_context(ctx, account_id, req.store, occurred_at)
+    priced = price_cart(ctx.program, list(req.lines), points, spendable, promo, context=context)
+    total = priced.total_kopecks - priced.discount_kopecks
     # Captured points were already taken as payment at the till: the receipt books them as they
     # are, and the program's cap applied when they were held, not now.
-    cap = total // ctx.program.point_value_kopecks if captured else max_points_for(ctx.program, total)
+    cap = total // ctx.program.point_value_kopecks if captured else priced.points_cap
     if hold_row is not None and points > spendable:
         raise LoyaltyError(
             ErrorCode.POINTS_LIMIT_EXCEEDED,
@@ -578,8 +594,7 @@ def _book_receipt(
             requested=points,
             held=spendable,
         )
-    _check_spend(ctx, cap, points, spendable)
-    priced = price_cart(ctx.program, list(req.lines), points, spendable, promo)
+    _check_spend(ctx, cap, points, spendable)  # before anything is booked
     if promo is not None:
         promos.record_use(ctx, promo, txn_id, account_id)
 
@@ -650,6 +665,7 @@ def _book_receipt(
             )
         )
     ctx.session.flush()
+    program_status.after_purchase(ctx, priced, account_id, txn_id)  # tier upgrade, referral points
     return _commit_result(ctx, receipt, card)
 
 

@@ -16,6 +16,32 @@ from typing import TypeVar
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from contracts.accounts import (
+    CampaignActiveRequest,
+    CampaignBatchInfo,
+    CampaignCodesResult,
+    CampaignGenerateRequest,
+    CampaignRequest,
+    CampaignResult,
+    CompanyRequest,
+    CompanyResult,
+    CustomerHistoryResult,
+    GiftCardBatchRequest,
+    GiftCardBatchResult,
+    GiftCardBlockRequest,
+    GiftCardHistoryResult,
+    GiftCardRefundRequest,
+    GiftCardRefundResult,
+    MemberRemoveRequest,
+    MemberRequest,
+    MemberRoleRequest,
+    MergeCustomersRequest,
+    MergeResult,
+    PromoCheckRequest,
+    PromoCodeInfo,
+    PromoReleaseRequest,
+    PromoReserveRequest,
+)
 from contracts.operations import (
     BalanceRequest,
     BalanceResult,
@@ -48,7 +74,20 @@ from contracts.operations import (
 )
 from contracts.orders import OrderRecord, OrderRequest, OrderResult
 from gateway.core.program import Program
-from gateway.ledger import customers, giftcards, orders, points
+from gateway.ledger import (
+    campaign_uses,
+    campaigns,
+    companies,
+    customers,
+    giftcard_batches,
+    giftcard_history,
+    giftcards,
+    history,
+    merge,
+    orders,
+    points,
+    promos,
+)
 from gateway.ledger.accounts import balance_of, find_card
 from gateway.ledger.context import Clock, Ctx, utc_now
 from gateway.ledger.idempotency import IN_FLIGHT_LEASE, run_idempotent
@@ -278,6 +317,95 @@ class LoyaltyService:
     def unmapped(self) -> list[UnmappedRef]:
         with self.db.read() as session:
             return list_unmapped(session)
+
+    # -- accounts: certificates, promo campaigns, merges, company accounts ------------------
+
+    def _query(self, client_id: str, read: Callable[[Ctx], R]) -> R:
+        with self.db.read() as session:
+            return read(Ctx(self.db, session, self.program, self.clock(), client_id))
+
+    def gift_card_issue_batch(self, client_id: str, key: str, request: GiftCardBatchRequest) -> GiftCardBatchResult:
+        return self._write(
+            client_id, key, OperationKind.GIFT_CARD_BATCH, giftcard_batches.issue_batch, request, GiftCardBatchResult
+        )
+
+    def gift_card_batch(self, client_id: str, batch_id: str) -> GiftCardBatchResult:
+        return self._query(client_id, lambda ctx: giftcard_batches.batch(ctx, batch_id))
+
+    def gift_card_set_blocked(self, client_id: str, key: str, request: GiftCardBlockRequest) -> GiftCardResult:
+        return self._write(
+            client_id, key, OperationKind.GIFT_CARD_BLOCK, giftcards.set_blocked, request, GiftCardResult
+        )
+
+    def gift_card_refund(self, client_id: str, key: str, request: GiftCardRefundRequest) -> GiftCardRefundResult:
+        return self._write(
+            client_id, key, OperationKind.GIFT_CARD_REFUND, giftcards.refund, request, GiftCardRefundResult
+        )
+
+    def gift_card_history(self, client_id: str, number: str) -> GiftCardHistoryResult:
+        return self._query(client_id, lambda ctx: giftcard_history.history(ctx, number))
+
+    def campaign_create(self, client_id: str, key: str, request: CampaignRequest) -> CampaignResult:
+        return self._write(client_id, key, OperationKind.CAMPAIGN_CREATE, campaigns.create, request, CampaignResult)
+
+    def campaign_set_active(self, client_id: str, key: str, request: CampaignActiveRequest) -> CampaignResult:
+        return self._write(client_id, key, OperationKind.CAMPAIGN_ACTIVE, campaigns.set_active, request, CampaignResult)
+
+    def campaign_generate(self, client_id: str, key: str, request: CampaignGenerateRequest) -> CampaignBatchInfo:
+        """A batch of new codes; the result names the batch only (``campaign_codes`` prints it)."""
+        return self._write(
+            client_id, key, OperationKind.CAMPAIGN_GENERATE, campaigns.generate, request, CampaignBatchInfo
+        )
+
+    def campaign(self, client_id: str, campaign_id: str) -> CampaignResult:
+        return self._query(client_id, lambda ctx: campaigns.show(ctx, campaign_id))
+
+    def campaign_codes(self, client_id: str, campaign_id: str, batch_id: str) -> CampaignCodesResult:
+        return self._query(client_id, lambda ctx: campaigns.codes(ctx, campaign_id, batch_id))
+
+    def promo_check(self, client_id: str, request: PromoCheckRequest) -> PromoCodeInfo:
+        return self._read(client_id, promos.check, request)
+
+    def promo_reserve(self, client_id: str, key: str, request: PromoReserveRequest) -> PromoCodeInfo:
+        return self._write(client_id, key, OperationKind.PROMO_RESERVE, promos.reserve, request, PromoCodeInfo)
+
+    def promo_release(self, client_id: str, key: str, request: PromoReleaseRequest) -> PromoCodeInfo:
+        return self._write(client_id, key, OperationKind.PROMO_RELEASE, promos.release, request, PromoCodeInfo)
+
+    def merge_customers(self, client_id: str, key: str, request: MergeCustomersRequest) -> MergeResult:
+        return self._write(client_id, key, OperationKind.MERGE_CUSTOMERS, merge.merge, request, MergeResult)
+
+    def customer_history(self, client_id: str, customer_id: str, limit: int = 200) -> CustomerHistoryResult:
+        return self._query(client_id, lambda ctx: history.customer_history(ctx, customer_id, limit))
+
+    def company_create(self, client_id: str, key: str, request: CompanyRequest) -> CompanyResult:
+        return self._write(
+            client_id, key, OperationKind.COMPANY_CREATE, companies.create_company, request, CompanyResult
+        )
+
+    def company_add_member(self, client_id: str, key: str, request: MemberRequest) -> CompanyResult:
+        return self._write(client_id, key, OperationKind.MEMBER_ADD, companies.add_member, request, CompanyResult)
+
+    def company_set_role(self, client_id: str, key: str, request: MemberRoleRequest) -> CompanyResult:
+        return self._write(client_id, key, OperationKind.MEMBER_ROLE, companies.set_role, request, CompanyResult)
+
+    def company_remove_member(self, client_id: str, key: str, request: MemberRemoveRequest) -> CompanyResult:
+        return self._write(client_id, key, OperationKind.MEMBER_REMOVE, companies.remove_member, request, CompanyResult)
+
+    def company(self, client_id: str, company_id: str) -> CompanyResult:
+        return self._query(client_id, lambda ctx: companies.company(ctx, company_id))
+
+    def expire_gift_cards(self, limit: int = 500) -> int:
+        """Book what is left on expired certificates (a bounded batch); returns how many."""
+        with self.db.write() as session:
+            ctx = Ctx(self.db, session, self.program, self.clock(), "system:giftcard-expiry")
+            return giftcards.expire_due(ctx, limit)
+
+    def sweep_promo_reservations(self, limit: int = 500) -> int:
+        """Mark promo-code reservations past their deadline expired (a bounded batch)."""
+        with self.db.write() as session:
+            ctx = Ctx(self.db, session, self.program, self.clock(), "system:promo-sweeper")
+            return campaign_uses.sweep(ctx, limit)
 
     # -- maintenance ------------------------------------------------------------------------
 

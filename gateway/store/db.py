@@ -21,17 +21,21 @@ from sqlmodel import Session, create_engine
 from gateway.store.models import Account
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 40
+SQLITE_POOL_OVERFLOW = 8
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     # A pool of open connections: opening one (and its PRAGMAs) per transaction cost more than
-    # most transactions. A pooled connection is used by one thread at a time.
+    # most transactions. A pooled connection is used by one thread at a time. The pool keeps as
+    # many connections as the server has worker threads (anyio's default: 40), so a burst of
+    # concurrent requests does not open and close overflow connections on every request.
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         poolclass=QueuePool,
-        pool_size=8,
-        max_overflow=32,
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=SQLITE_POOL_OVERFLOW,
         pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
     )
 

@@ -38,6 +38,13 @@ class Customer(SQLModel, table=True):
     external_ref: str | None = Field(default=None, max_length=128, index=True)
     created_by: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=_ts())
+    merged_into: str | None = Field(default=None, max_length=36, index=True, description="Survivor of a merge")
+    # The loyalty program's view of the customer (gateway/core/rules; history in models_program).
+    segment: str | None = Field(default=None, max_length=64, description="Null: the program's default segment")
+    segment_since: date | None = Field(default=None, description="When the customer joined the segment")
+    tier: str | None = Field(default=None, max_length=64, description="Null: not yet set by a purchase or the job")
+    tier_since: date | None = None
+    referrer_id: str | None = Field(default=None, max_length=36, index=True, description="Who referred the customer")
 
 
 class Account(SQLModel, table=True):
@@ -362,6 +369,7 @@ class GiftCard(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     issued_by: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=_ts())
+    batch_id: str | None = Field(default=None, max_length=36, index=True)
 
 
 class GiftCardEntry(SQLModel, table=True):
@@ -407,4 +415,11 @@ class PromoCodeUse(SQLModel, table=True):
 
 # Tables of other areas live in modules of their own; importing them here registers them with the
 # metadata that the migrations and the schema test compare against.
-from gateway.store import models_orders  # noqa: E402,F401
+from gateway.store import (  # noqa: E402
+    models_accounts,  # noqa: F401
+    models_bitrix,  # noqa: F401
+    models_erp,  # noqa: F401
+    models_import,  # noqa: F401
+    models_orders,  # noqa: F401
+    models_program,  # noqa: F401
+)

@@ -48,6 +48,7 @@ class PeriodicJob:
     name: str
     every_seconds: float
     run: Callable[[], dict[str, int]]
+    stop: Callable[[], None] | None = None  # called when the worker stops (a job that runs in a thread of its own)
 
 
 class WorkerRunner:
@@ -78,6 +79,9 @@ class WorkerRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        for job in self.jobs:
+            if job.stop is not None:
+                job.stop()
 
     def run_due_jobs(self) -> dict[str, int]:
         """Run every job whose period has passed; a failing job does not stop the others."""

@@ -39,6 +39,7 @@ from gateway.ledger.points import resolve_due_hold
 from gateway.ledger.service import LoyaltyService
 from gateway.outbound.relay import Relay
 from gateway.store.models import Hold, JournalEntry, OutboxMessage
+from gateway.workers import erp_sync
 
 INTERRUPTED_AFTER = timedelta(minutes=5)
 REPLAYABLE = {
@@ -145,6 +146,10 @@ class StuckTransactions:
                         f"{entry.operation} by {entry.client_id} interrupted before it finished",
                     )
                 )
+        items += [
+            StuckItem(ident, "erp_order", since, None, detail)
+            for ident, since, detail in erp_sync.stuck_orders(self.service)
+        ]
         return items
 
     def show(self, item_id: str) -> ItemHistory:
@@ -174,6 +179,8 @@ class StuckTransactions:
                 if entry is None:
                     raise UnknownItem(item_id)
                 return ItemHistory(item=_row(entry))
+        if kind == "erp" and (order := erp_sync.stuck_order(self.service, ident)) is not None:
+            return ItemHistory(item=order)
         raise UnknownItem(item_id)
 
     def replay(self, item_id: str) -> str:
@@ -184,6 +191,8 @@ class StuckTransactions:
             return self._replay_message(int(ident))
         if kind == "journal":
             return self._replay_request(ident)
+        if kind == "erp" and (outcome := erp_sync.replay_stuck(self.service, ident)) is not None:
+            return outcome
         raise UnknownItem(item_id)
 
     def replay_all(self) -> dict[str, str]:

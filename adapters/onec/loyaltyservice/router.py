@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ from adapters.onec.loyaltyservice.wire import (
     parse_date,
     parse_query,
 )
+from contracts.accounts import PromoCheckRequest, PromoCodeInfo, PromoReleaseRequest, PromoReserveRequest
 from contracts.errors import ERROR_CATALOGUE, ErrorCode, LoyaltyError
 from contracts.money import kopecks_to_money, money_to_kopecks
 from contracts.operations import (
@@ -557,20 +559,85 @@ def writeoffgiftcard(call: Call) -> str:
     return "ok"
 
 
-def promocodeinfo(call: Call) -> dict[str, Any]:
+PROMO_LOCK_TAG = "1c-promo-lock"
+
+
+def _promo_reply(call: Call, info: PromoCodeInfo | None, status: str | None = None) -> dict[str, Any]:
+    if info is None:
+        return _ok(
+            call,
+            {
+                "PromocodeIsAvalible": False,
+                "PromocodeStatus": cashier_text(ErrorCode.PROMOCODE_NOT_FOUND),
+                "PromocodeDiscountDescription": "",
+                "PromocodeDiscount": 0,
+            },
+        )
+    discount = info.discount_percent if info.discount_percent is not None else info.discount_amount
+    shown = f"{discount}%" if info.discount_percent is not None else f"{discount} руб."
     return _ok(
         call,
         {
-            "PromocodeIsAvalible": False,
-            "PromocodeStatus": cashier_text(ErrorCode.PROMOCODE_NOT_FOUND),
-            "PromocodeDiscountDescription": "",
-            "PromocodeDiscount": 0,
+            "PromocodeIsAvalible": info.available and status is None,
+            "PromocodeStatus": status or info.status,
+            "PromocodeDiscountDescription": f"{info.description} ({shown})",
+            "PromocodeDiscount": _money(discount or Decimal(0)),
         },
     )
 
 
+def _promo_request(call: Call, card: bool) -> PromoReserveRequest | None:
+    code = call.param("Promocode")
+    number = ((call.param("ClientCardID") or "").replace(" ", "") or None) if card else None
+    try:
+        return PromoReserveRequest(
+            code=code or "", card_number=number, ttl_seconds=call.cfg.lock_ttl_seconds, tag=PROMO_LOCK_TAG
+        )
+    except ValueError:  # no code, or characters no code has: it is simply not found
+        return None
+
+
+def _reserve_promo(call: Call, request: PromoReserveRequest) -> dict[str, Any]:
+    try:
+        info = call.service.promo_reserve(call.client.id, f"1c:promo-lock:{uuid.uuid4()}", request)
+    except LoyaltyError as exc:
+        if exc.code == ErrorCode.PROMOCODE_NOT_FOUND:
+            return _promo_reply(call, None)
+        if exc.code != ErrorCode.PROMOCODE_UNAVAILABLE:
+            raise
+        check = PromoCheckRequest(code=request.code, card_number=request.card_number)
+        return _promo_reply(call, call.service.promo_check(call.client.id, check), exc.message)
+    return _promo_reply(call, info)
+
+
+def promocodeinfo(call: Call) -> dict[str, Any]:
+    """Check a promo code and, if it can be used, reserve it for this till (a campaign code:
+    no other till can take it until the receipt consumes it, ``unlockpromocode``, or the lock's
+    TTL). A code that cannot be used answers ``PromocodeIsAvalible: false`` with the reason."""
+    request = _promo_request(call, card=True)
+    if request is None:
+        return _promo_reply(call, None)
+    try:
+        return _reserve_promo(call, request)
+    except LoyaltyError as exc:
+        if exc.code not in (ErrorCode.CARD_NOT_FOUND, ErrorCode.CARD_BLOCKED):
+            raise
+    return _reserve_promo(call, request.model_copy(update={"card_number": None}))  # judge the code alone
+
+
 def unlockpromocode(call: Call) -> str:
-    return "ok"  # nothing is ever locked for an unknown code: unlocking it is a no-op
+    """Release this till's reservations of the code (none for an unknown or program-file code)."""
+    request = _promo_request(call, card=False)
+    if request is None:
+        return "ok"
+    try:
+        call.service.promo_release(
+            call.client.id, f"1c:promo-unlock:{uuid.uuid4()}", PromoReleaseRequest(code=request.code)
+        )
+    except LoyaltyError as exc:
+        if exc.code != ErrorCode.PROMOCODE_NOT_FOUND:
+            raise
+    return "ok"
 
 
 HANDLERS: dict[str, tuple[Callable[[Call], Any], Kind]] = {

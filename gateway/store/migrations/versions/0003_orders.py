@@ -1,7 +1,7 @@
 """orders: snapshots of web shop and ERP orders, their change history and feed
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import gateway.store.types
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

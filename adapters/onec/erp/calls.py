@@ -1,0 +1,71 @@
+"""What both transports share: one guarded, retried call; HTTP Basic with a UTF-8 (Cyrillic)
+login; the classification of failures into retryable and not."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from adapters.onec.erp.config import RetryConfig
+from gateway.core.erp import CallGuard, CallKind, ErpRejected, ErpUnavailable
+
+log = logging.getLogger("adapters.onec.erp")
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 502, 503, 504})
+
+
+def basic_auth_header(login: str, password: str) -> str:
+    """HTTP Basic with the credentials encoded as UTF-8, which 1C expects for Cyrillic logins."""
+    token = base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def classify_status(status: int, what: str, detail: str = "") -> ErpRejected | ErpUnavailable:
+    """The exception for an HTTP error status of the ERP."""
+    detail = f": {detail[:300]}" if detail else ""
+    if status >= 500 or status in RETRYABLE_STATUS:
+        return ErpUnavailable(f"{what}: HTTP {status}{detail}", status=status)
+    if status in (401, 403):
+        return ErpRejected(
+            f"{what}: HTTP {status}, the ERP refused the credentials (check erp.login / erp.password and the "
+            f"user's rights){detail}",
+            status=status,
+        )
+    return ErpRejected(f"{what}: HTTP {status}{detail}", status=status)
+
+
+def call(
+    guard: CallGuard,
+    kind: CallKind,
+    retry: RetryConfig,
+    what: str,
+    attempt: Callable[[], T],
+    *,
+    attempts: int | None = None,
+) -> T:
+    """Run ``attempt`` under the throttle, retrying retryable failures (each retry is throttled
+    again) with exponential backoff and jitter; non-retryable failures surface at once."""
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts or retry.attempts),
+        wait=wait_exponential_jitter(
+            multiplier=retry.initial_seconds, max=retry.max_seconds, jitter=retry.jitter_seconds
+        ),
+        retry=retry_if_exception_type(ErpUnavailable),
+        before_sleep=lambda state: log.warning(
+            "ERP call %s failed (attempt %d), retrying: %s",
+            what,
+            state.attempt_number,
+            state.outcome.exception() if state.outcome is not None else "",
+        ),
+        reraise=True,
+    )
+    for trial in retrying:
+        with trial, guard(kind):
+            return attempt()
+    raise AssertionError("unreachable: tenacity reraises the last failure")  # pragma: no cover

@@ -1,0 +1,46 @@
+"""``accrual.rules`` — how many points a line earns, and whether they wait for the shipment.
+
+A line's rate is ``R × F + A`` percent of what it is paid with money (or of its whole amount
+when ``accrual.on_amount_paid_by_points``):
+
+* ``R`` — the applicable ``replace`` rule with the highest priority; else the line's price type
+  ``accrual_percent``; else the customer's tier ``cashback_percent``; else ``accrual.percent``;
+* ``F`` — the price type's ``accrual_factor`` times the ``factor`` of every applicable
+  ``multiply`` rule (e.g. double points in the birthday week);
+* ``A`` — the ``percent`` of every applicable ``add`` rule.
+
+``replace`` rules must have distinct priorities, so which one wins is never left to chance.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gateway.core.rules.base import Code, Factor, Percent, Priority, Section
+from gateway.core.rules.conditions import When
+
+AccrualCombine = Literal["replace", "add", "multiply"]
+
+
+class AccrualRule(Section):
+    id: Code
+    description: str = Field(min_length=1, max_length=256)
+    when: When = When()
+    combine: AccrualCombine = Field(description="replace the rate, add to it, or multiply it")
+    percent: Percent | None = Field(default=None, description="replace / add: points per 100 roubles")
+    factor: Factor | None = Field(default=None, description="multiply: the rate is multiplied by this")
+    priority: Priority = 0
+    pending_until_shipment: bool = Field(
+        default=False, description="Points of matching lines wait for their shipment (orders)"
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> AccrualRule:
+        if self.combine == "multiply":
+            if self.factor is None or self.percent is not None:
+                raise ValueError("a multiply rule gives `factor` (and no `percent`)")
+        elif self.percent is None or self.factor is not None:
+            raise ValueError(f"a {self.combine} rule gives `percent` (and no `factor`)")
+        return self

@@ -1,0 +1,119 @@
+"""The ``PricingContext`` of a purchase, read from the database: the customer's segment, tier,
+birthday, referrer, whether this is their first purchase, and their turnover in the program's
+window (``gateway/core/rules/tiers.py``).
+
+Turnover is what the customer paid for goods on receipts (after discounts, including the part
+paid with points), net of refunds, dated by when the till closed the receipt.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from gateway.core.program import Program
+from gateway.core.rules.context import PricingContext, Referrer
+from gateway.ledger.context import Ctx
+from gateway.store.models import Account, Card, Customer, Receipt, ReceiptLine
+from gateway.store.models_orders import Order
+
+
+def local_day(program: Program, moment: datetime) -> date:
+    """The program's calendar date of a moment (purchases, birthdays and windows are local)."""
+    return moment.astimezone(program.zone).date()
+
+
+def local_midnight(program: Program, day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=program.zone)
+
+
+def turnover_between(session: Session, account_id: str, start: datetime, end: datetime, *, up_to: bool = False) -> int:
+    """Kopecks the account's customer paid for goods on receipts closed in ``[start, end)``
+    (``[start, end]`` with ``up_to``: everything booked until now)."""
+    when = func.coalesce(col(Receipt.occurred_at), col(Receipt.created_at))
+    total = session.exec(
+        select(func.coalesce(func.sum(col(ReceiptLine.amount_kopecks) - col(ReceiptLine.refunded_kopecks)), 0))
+        .join(Receipt, col(Receipt.id) == col(ReceiptLine.receipt_txn_id))
+        .where(Receipt.account_id == account_id, when >= start, when <= end if up_to else when < end)
+    ).one()
+    return int(total)
+
+
+def window_turnover(session: Session, program: Program, account_id: str, moment: datetime) -> tuple[int, int]:
+    """(turnover of the current window up to ``moment``, turnover of the previous window)."""
+    window = program.turnover_window
+    previous_start, start, _ = window.bounds(local_day(program, moment))
+    current = turnover_between(session, account_id, local_midnight(program, start), moment, up_to=True)
+    if not window.calendar:
+        return current, 0
+    previous = turnover_between(
+        session, account_id, local_midnight(program, previous_start), local_midnight(program, start)
+    )
+    return current, previous
+
+
+def has_purchases(session: Session, account_id: str, exclude_order: str | None = None) -> bool:
+    """Whether the account ever bought anything (a receipt or an order other than
+    ``exclude_order``, the one being priced)."""
+    if session.exec(select(Receipt.id).where(Receipt.account_id == account_id).limit(1)).first() is not None:
+        return True
+    orders = select(Order.id).where(Order.account_id == account_id)
+    if exclude_order is not None:
+        orders = orders.where(Order.id != exclude_order)
+    return session.exec(orders.limit(1)).first() is not None
+
+
+def card_label(session: Session, customer_id: str) -> str:
+    """How explanations name a customer: a masked card number, never a phone."""
+    number = session.exec(
+        select(Card.number).where(Card.customer_id == customer_id).order_by(col(Card.created_at)).limit(1)
+    ).first()
+    return f"card …{number[-4:]}" if number else "a customer"
+
+
+def _referrer(session: Session, program: Program, customer: Customer) -> Referrer | None:
+    if customer.referrer_id is None:
+        return None
+    referrer = session.get(Customer, customer.referrer_id)
+    if referrer is None:
+        return None
+    account = session.exec(select(Account).where(Account.customer_id == referrer.id)).first()
+    if account is None:
+        return None
+    segment = referrer.segment if program.segment(referrer.segment) is not None else program.default_segment
+    return Referrer(
+        account_id=account.id,
+        segment=segment,
+        since=local_day(program, customer.created_at),
+        label=card_label(session, referrer.id),
+    )
+
+
+def pricing_context(
+    ctx: Ctx, account_id: str | None, store: str | None, at: datetime | None = None, *, order: str | None = None
+) -> PricingContext:
+    """Who buys, where and when: ``at`` is when the receipt was closed (default: now); ``order``
+    is the order being (re)priced, which is not an earlier purchase of its own."""
+    moment = at or ctx.now
+    on = local_day(ctx.program, moment)
+    if account_id is None:
+        return PricingContext(on=on, store=store)
+    account = ctx.session.get(Account, account_id)
+    customer = ctx.session.get(Customer, account.customer_id) if account is not None else None
+    if customer is None:
+        return PricingContext(on=on, store=store)
+    program = ctx.program  # read only what the program's rules can use: a till waits for this
+    current, previous = window_turnover(ctx.session, program, account_id, moment) if program.uses_turnover else (0, 0)
+    return PricingContext(
+        on=on,
+        store=store,
+        segment=customer.segment,
+        tier=customer.tier,
+        birth_date=customer.birth_date,
+        first_purchase=program.uses_first_purchase and not has_purchases(ctx.session, account_id, order),
+        turnover_kopecks=current,
+        previous_turnover_kopecks=previous,
+        referrer=_referrer(ctx.session, program, customer) if program.bonuses.referral else None,
+    )

@@ -1,0 +1,140 @@
+"""A customer's standing in the program: segment and tier, every change recorded with its
+reason (``program_status_changes``), and what a booked purchase changes (tier upgrade,
+referral points)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import select
+
+from contracts.errors import ErrorCode, LoyaltyError
+from contracts.operations import RegisterCustomerRequest
+from gateway.core.pricing import PricedCart
+from gateway.ledger import referrals
+from gateway.ledger.context import Ctx
+from gateway.ledger.pricing_context import local_day
+from gateway.store.models import Account, Card, Customer
+from gateway.store.models_program import StatusChange
+
+
+def record_change(
+    ctx: Ctx,
+    customer: Customer,
+    attribute: str,
+    old: str | None,
+    new: str | None,
+    reason: str,
+    *,
+    turnover_kopecks: int | None = None,
+    transaction_id: str | None = None,
+) -> None:
+    ctx.session.add(
+        StatusChange(
+            customer_id=customer.id,
+            attribute=attribute,
+            old_value=old,
+            new_value=new,
+            reason=reason,
+            turnover_kopecks=turnover_kopecks,
+            transaction_id=transaction_id,
+            created_at=ctx.now,
+        )
+    )
+
+
+def set_segment(ctx: Ctx, customer: Customer, segment: str | None, since: date, reason: str) -> bool:
+    if customer.segment == segment:
+        return False
+    record_change(ctx, customer, "segment", customer.segment, segment, reason)
+    customer.segment = segment
+    customer.segment_since = since
+    ctx.session.add(customer)
+    return True
+
+
+def set_tier(
+    ctx: Ctx,
+    customer: Customer,
+    tier: str | None,
+    since: date,
+    reason: str,
+    *,
+    turnover_kopecks: int | None = None,
+    transaction_id: str | None = None,
+) -> bool:
+    if customer.tier == tier:
+        return False
+    record_change(
+        ctx,
+        customer,
+        "tier",
+        customer.tier,
+        tier,
+        reason,
+        turnover_kopecks=turnover_kopecks,
+        transaction_id=transaction_id,
+    )
+    customer.tier = tier
+    customer.tier_since = since
+    ctx.session.add(customer)
+    return True
+
+
+def _referrer_of(ctx: Ctx, req: RegisterCustomerRequest) -> Customer | None:
+    if req.referrer_card is not None:
+        card = ctx.session.get(Card, req.referrer_card)
+        if card is None:
+            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_card=req.referrer_card)
+        return ctx.session.get(Customer, card.customer_id)
+    if req.referrer_customer_id is not None:
+        found = ctx.session.get(Customer, req.referrer_customer_id)
+        if found is None:
+            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_customer_id=req.referrer_customer_id)
+        return found
+    return None
+
+
+def check_registration(ctx: Ctx, req: RegisterCustomerRequest) -> None:
+    """Refuse a registration naming an unknown segment or referrer before anything is written."""
+    if req.segment is not None and ctx.program.segment(req.segment) is None:
+        known = ", ".join(s.code for s in ctx.program.segments) or "none"
+        raise LoyaltyError(
+            ErrorCode.VALIDATION_ERROR, f"unknown segment (known: {known})", field="segment", segment=req.segment
+        )
+    _referrer_of(ctx, req)
+
+
+def on_registration(ctx: Ctx, customer: Customer, req: RegisterCustomerRequest) -> None:
+    """Place a new customer in their segment and remember who referred them."""
+    check_registration(ctx, req)
+    segment = req.segment or ctx.program.default_segment
+    if segment is not None:
+        set_segment(ctx, customer, segment, local_day(ctx.program, ctx.now), "registration")
+    referrer = _referrer_of(ctx, req)
+    if referrer is not None and referrer.id != customer.id:
+        customer.referrer_id = referrer.id
+        ctx.session.add(customer)
+    ctx.session.flush()
+
+
+def after_purchase(ctx: Ctx, priced: PricedCart, account_id: str, transaction_id: str) -> None:
+    """What a booked receipt changes beyond its own points: the tier it crossed into and the
+    intermediary's referral points — in the receipt's transaction."""
+    if priced.tier_upgrade is not None:
+        account = ctx.session.get(Account, account_id)
+        customer = ctx.session.get(Customer, account.customer_id) if account is not None else None
+        if customer is not None:
+            purchase = priced.total_kopecks - priced.discount_kopecks
+            set_tier(
+                ctx,
+                customer,
+                priced.tier_upgrade,
+                local_day(ctx.program, ctx.now),
+                "purchase",
+                turnover_kopecks=priced.turnover_kopecks + purchase,
+                transaction_id=transaction_id,
+            )
+    if priced.referral is not None:
+        buyer = ctx.session.exec(select(Account.customer_id).where(Account.id == account_id)).first()
+        referrals.book(ctx, priced, transaction_id, buyer)

@@ -1,0 +1,149 @@
+"""What the ERP sync tests share: a configuration pointing at the fake ERP, a service on the
+test database, cards, and a load generator that calls the ERP through the throttle."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from adapters.onec.erp.calls import basic_auth_header
+from adapters.onec.erp.config import ErpConfig
+from contracts.operations import BalanceRequest, BalanceResult, RegisterCustomerRequest
+from gateway.config import DEMO_CONFIG, GatewayConfig, load_config
+from gateway.ledger.service import LoyaltyService
+from gateway.store.db import Database
+from gateway.workers.throttle import DbThrottle
+from tests.fake_erp import LOGIN, PASSWORD, FakeErp
+from tests.support import FakeClock
+
+ERP_CLIENT = "erp"
+
+
+def erp_config(base_url: str, *, transport: str = "odata", **overrides: Any) -> ErpConfig:
+    """An ``erp:`` section for the fake ERP. No working-hours window unless a test asks for one,
+    so that no test depends on the time of day."""
+    throttle = {"rate_per_second": 50, "concurrency": 4, "windows": [], **overrides.pop("throttle", {})}
+    sync = {"interval_seconds": 1, "page_size": 20, **overrides.pop("sync", {})}
+    retry = {"attempts": 4, "initial_seconds": 0.05, "max_seconds": 0.2, "jitter_seconds": 0.05}
+    retry.update(overrides.pop("retry", {}))
+    return ErpConfig.model_validate(
+        {
+            "base_url": base_url,
+            "transport": transport,
+            "login": LOGIN,
+            "password": PASSWORD,
+            "client_id": ERP_CLIENT,
+            "connect_timeout_seconds": 2,
+            "read_timeout_seconds": 2,
+            "throttle": throttle,
+            "sync": sync,
+            "retry": retry,
+            **overrides,
+        }
+    )
+
+
+def gateway_config(erp: ErpConfig) -> GatewayConfig:
+    return load_config(DEMO_CONFIG).model_copy(update={"erp": erp})
+
+
+def service_on(database_url: str, clock: FakeClock, config: GatewayConfig | None = None) -> LoyaltyService:
+    from gateway.wiring import subscriptions
+
+    config = config or load_config(DEMO_CONFIG)
+    return LoyaltyService(Database(database_url), config.program, clock, subscriptions(config))
+
+
+def new_card(service: LoyaltyService, erp: FakeErp, points: int = 1000) -> tuple[str, str]:
+    """A registered customer's card with ``points`` available, known to the fake ERP's card
+    catalog; returns (card number, the ERP's card reference)."""
+    number = f"27{random.randrange(10**10, 10**11)}"
+    customer = service.register_customer("test", f"reg-{number}", RegisterCustomerRequest(card_number=number))
+    top_up = points - customer.welcome_points
+    if top_up:
+        from gateway.ledger.accounts import add_lot
+        from gateway.ledger.context import Ctx
+        from gateway.store.models import Card
+
+        with service.db.write() as session:
+            card = session.get(Card, number)
+            assert card is not None
+            ctx = Ctx(service.db, session, service.program, service.clock(), "test")
+            add_lot(
+                ctx,
+                card.account_id,
+                "adjustment",
+                top_up,
+                entry_kind="adjustment",
+                available_at=ctx.now,
+                expires_at=None,
+            )
+    return number, erp.add_card(number)
+
+
+def balance(service: LoyaltyService, card: str) -> BalanceResult:
+    return service.balance("test", BalanceRequest(card_number=card))
+
+
+def throttle_for(database_url: str, config: ErpConfig, clock: FakeClock) -> DbThrottle:
+    """A throttle with its own database engine, like another process would have."""
+    return DbThrottle(
+        Database(database_url),
+        config.name,
+        config.throttle,
+        call_timeout_seconds=config.connect_timeout_seconds + config.read_timeout_seconds,
+        clock=clock,
+    )
+
+
+class Load:
+    """Threads that call the ERP through a throttle as fast as it lets them, until stopped."""
+
+    def __init__(self, throttle: DbThrottle, base_url: str, threads: int) -> None:
+        self.throttle = throttle
+        self.url = f"{base_url}/odata/standard.odata/{quote('Document_ЗаказКлиента')}"
+        self.headers = {"Authorization": basic_auth_header(LOGIN, PASSWORD)}
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.calls = 0
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._work, daemon=True) for _ in range(threads)]
+
+    def _work(self) -> None:
+        with httpx.Client(timeout=10) as http:
+            while not self.stop.is_set():
+                try:
+                    with self.throttle("pull"):
+                        response = http.get(self.url, params={"$format": "json", "$top": "1"}, headers=self.headers)
+                        response.raise_for_status()
+                    with self._lock:
+                        self.calls += 1
+                except BaseException as exc:
+                    self.errors.append(exc)
+                    return
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+def steady(seconds: float) -> tuple[float, float]:
+    """(start, end) monotonic times of a measurement window starting now."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    return start, time.monotonic()
+
+
+D = Decimal

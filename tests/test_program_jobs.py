@@ -1,0 +1,312 @@
+"""The program's date-driven mechanics on a real database: segment transitions, tier
+recalculation over the quarter (upgrade on purchase, downgrade by the job), birthday bonuses and
+their expiry — each idempotent, safe with several workers, in bounded batches.
+
+Uses the building-materials example program: tiers by quarterly turnover (retail and new-home
+owners), new-home owners become retail customers after 12 months, 500 birthday points living 30
+days (up to 7 days late), dates in Moscow time.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from contracts.operations import (
+    BalanceRequest,
+    CartLine,
+    CommitRequest,
+    RefundRequest,
+    RegisterCustomerRequest,
+)
+from gateway.config import GatewayConfig, Settings, load_config
+from gateway.ledger import program_jobs
+from gateway.ledger.service import LoyaltyService
+from gateway.store.models import Customer
+from gateway.store.models_program import BonusGrant, ProgramJobRun, StatusChange
+from gateway.wiring import build_service
+from gateway.workers.runner import run_once
+from tests.support import FakeClock
+
+BUILDING = Path(__file__).resolve().parent.parent / "gateway" / "demo" / "programs" / "building-materials.yaml"
+
+
+def set_time(clock: FakeClock, moment: datetime) -> None:
+    clock.freeze()
+    assert clock.frozen_at is not None
+    clock.offset = moment - clock.frozen_at
+
+
+def noon(day: date) -> datetime:
+    """Noon in Moscow (09:00 UTC): far from any day boundary."""
+    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def config() -> GatewayConfig:
+    return load_config(BUILDING)
+
+
+@pytest.fixture
+def service(database_url: str, config: GatewayConfig, clock: FakeClock) -> Iterator[LoyaltyService]:
+    set_time(clock, noon(date(2026, 1, 15)))
+    svc = build_service(Settings(database_url=database_url), config, clock)
+    yield svc
+    svc.db.dispose()
+
+
+def register(service: LoyaltyService, card: str, **fields: object) -> str:
+    request = RegisterCustomerRequest(card_number=card, phone=f"+7999{card[-7:]}", **fields)
+    return service.register_customer("site", uuid.uuid4().hex, request).customer_id
+
+
+def buy(service: LoyaltyService, card: str, roubles: int, receipt: str | None = None) -> str:
+    request = CommitRequest(
+        receipt_id=receipt or uuid.uuid4().hex,
+        card_number=card,
+        store="S01",
+        lines=[CartLine(line_id="1", item="TL-1001", quantity=Decimal(1), price=Decimal(roubles))],
+    )
+    return service.commit("tills", uuid.uuid4().hex, request).transaction_id
+
+
+def customer(service: LoyaltyService, customer_id: str) -> Customer:
+    with service.db.read() as session:
+        found = session.get(Customer, customer_id)
+        assert found is not None
+        return found
+
+
+def changes(service: LoyaltyService, customer_id: str, attribute: str) -> list[tuple[str | None, str | None, str]]:
+    with service.db.read() as session:
+        rows = session.exec(
+            select(StatusChange)
+            .where(StatusChange.customer_id == customer_id, StatusChange.attribute == attribute)
+            .order_by(col(StatusChange.id))
+        ).all()
+        return [(r.old_value, r.new_value, r.reason) for r in rows]
+
+
+def available(service: LoyaltyService, card: str) -> int:
+    return service.balance("tills", BalanceRequest(card_number=card)).available
+
+
+def test_new_home_owner_becomes_retail_after_twelve_months(service: LoyaltyService, clock: FakeClock) -> None:
+    owner = register(service, "2700000000101", segment="new_home")
+    plain = register(service, "2700000000102")
+    assert (customer(service, owner).segment, customer(service, owner).segment_since) == ("new_home", date(2026, 1, 15))
+    assert customer(service, plain).segment == "retail"  # the default segment
+
+    set_time(clock, noon(date(2027, 1, 14)))
+    program_jobs.run_daily(service)
+    assert customer(service, owner).segment == "new_home"  # one day short
+
+    set_time(clock, noon(date(2027, 1, 15)))
+    done = program_jobs.run_daily(service)
+    assert done["segments_changed"] == 1
+    moved = customer(service, owner)
+    assert (moved.segment, moved.segment_since) == ("retail", date(2027, 1, 15))
+    assert changes(service, owner, "segment") == [
+        (None, "new_home", "registration"),
+        ("new_home", "retail", "transition"),
+    ]
+
+    assert program_jobs.run_daily(service) == {}  # the same day again: nothing
+    set_time(clock, noon(date(2027, 3, 1)))
+    assert program_jobs.run_daily(service).get("segments_changed", 0) == 0
+    assert service.check().ok
+
+
+def test_a_late_job_dates_the_transition_when_it_was_due(service: LoyaltyService, clock: FakeClock) -> None:
+    owner = register(service, "2700000000103", segment="new_home")
+    set_time(clock, noon(date(2027, 2, 3)))  # the job did not run for weeks
+    program_jobs.run_daily(service)
+    assert customer(service, owner).segment_since == date(2027, 1, 15)
+
+
+def test_tier_rises_on_the_crossing_purchase_and_falls_with_the_turnover(
+    service: LoyaltyService, clock: FakeClock
+) -> None:
+    card = "2700000000111"
+    buyer = register(service, card)
+    set_time(clock, noon(date(2026, 2, 2)))
+    program_jobs.run_daily(service)
+    assert customer(service, buyer).tier == "base"
+
+    buy(service, card, 60_000)
+    assert customer(service, buyer).tier == "base"
+    crossing = buy(service, card, 50_000)  # 110 000 this quarter: silver, on this very purchase
+    assert (customer(service, buyer).tier, customer(service, buyer).tier_since) == ("silver", date(2026, 2, 2))
+    with service.db.read() as session:
+        change = session.exec(select(StatusChange).where(StatusChange.transaction_id == crossing)).one()
+        assert (change.old_value, change.new_value, change.reason, change.turnover_kopecks) == (
+            "base",
+            "silver",
+            "purchase",
+            110_000_00,
+        )
+    assert program_jobs.run_daily(service).get("tiers_changed", 0) == 0  # the job agrees
+
+    set_time(clock, noon(date(2026, 5, 20)))  # next quarter: last quarter's 110 000 keeps silver
+    program_jobs.run_daily(service)
+    assert customer(service, buyer).tier == "silver"
+
+    set_time(clock, noon(date(2026, 7, 1)))  # the quarter after: nothing bought since March
+    done = program_jobs.run_daily(service)
+    assert done["tiers_changed"] == 1
+    assert customer(service, buyer).tier == "base"
+    assert changes(service, buyer, "tier") == [
+        (None, "base", "schedule"),
+        ("base", "silver", "purchase"),
+        ("silver", "base", "schedule"),
+    ]
+    assert program_jobs.run_daily(service) == {}
+    assert service.check().ok
+
+
+def test_a_refund_below_the_threshold_downgrades_at_the_next_job(service: LoyaltyService, clock: FakeClock) -> None:
+    card = "2700000000112"
+    buyer = register(service, card)
+    set_time(clock, noon(date(2026, 3, 2)))
+    first = buy(service, card, 120_000, receipt="R-1")
+    buy(service, card, 190_000, receipt="R-2")
+    assert customer(service, buyer).tier == "gold"  # 310 000
+    service.refund("tills", uuid.uuid4().hex, RefundRequest(receipt_id=first, refund_id="RF-1", amount=Decimal(20_000)))
+    set_time(clock, noon(date(2026, 3, 3)))
+    program_jobs.run_daily(service)
+    assert customer(service, buyer).tier == "silver"  # 290 000
+
+
+def test_partners_have_no_tier(service: LoyaltyService, clock: FakeClock) -> None:
+    partner = register(service, "2700000000113", segment="partner")
+    buy(service, "2700000000113", 500_000)
+    set_time(clock, noon(date(2026, 1, 16)))
+    program_jobs.run_daily(service)
+    assert customer(service, partner).tier is None
+
+
+def test_birthday_bonus_once_a_year_and_it_expires(service: LoyaltyService, clock: FakeClock) -> None:
+    set_time(clock, noon(date(2026, 5, 10)))
+    card = "2700000000121"
+    birthday_girl = register(service, card, birth_date=date(1990, 5, 20))
+    partner = register(service, "2700000000122", birth_date=date(1985, 5, 20), segment="partner")
+    start = available(service, card)  # the welcome bonus (200 points living 60 days)
+
+    set_time(clock, noon(date(2026, 5, 19)))
+    program_jobs.run_daily(service)
+    assert available(service, card) == start
+
+    set_time(clock, noon(date(2026, 5, 20)))
+    done = program_jobs.run_daily(service)
+    assert done["birthday_bonuses"] == 1  # the partner's segment has no birthday bonus
+    assert available(service, card) == start + 500
+    assert program_jobs.run_daily(service) == {}
+    set_time(clock, noon(date(2026, 5, 23)))
+    program_jobs.run_daily(service)  # still within the grace days: no second grant
+    assert available(service, card) == start + 500
+    with service.db.read() as session:
+        grants = session.exec(select(BonusGrant).where(BonusGrant.kind == "birthday")).all()
+        assert [(g.key, g.points) for g in grants] == [(f"birthday:{birthday_girl}:2026", 500)]
+        assert partner not in {g.customer_id for g in grants}
+
+    set_time(clock, noon(date(2026, 6, 20)))  # 31 days later: the birthday points expired
+    run_once(service)
+    assert available(service, card) == start
+    assert service.check().ok
+
+    set_time(clock, noon(date(2027, 5, 26)))  # next year, the job 6 days late: still granted
+    program_jobs.run_daily(service)
+    assert available(service, card) == 500  # the welcome bonus is long gone
+
+
+def test_no_birthday_bonus_for_a_birthday_before_registration(service: LoyaltyService, clock: FakeClock) -> None:
+    set_time(clock, noon(date(2026, 5, 22)))
+    card = "2700000000123"
+    register(service, card, birth_date=date(1990, 5, 20))  # joined two days after the birthday
+    start = available(service, card)
+    program_jobs.run_daily(service)
+    assert available(service, card) == start
+
+
+def test_batches_and_workers_on_several_replicas_grant_each_bonus_once(
+    database_url: str, config: GatewayConfig, clock: FakeClock
+) -> None:
+    set_time(clock, noon(date(2026, 3, 20)))
+    services = [build_service(Settings(database_url=database_url), config, clock) for _ in range(3)]
+    try:
+        cards = [f"27000000002{i:02d}" for i in range(9)]
+        for card in cards:
+            register(services[0], card, birth_date=date(1991, 4, 2))
+        set_time(clock, noon(date(2026, 4, 2)))
+        errors: list[BaseException] = []
+
+        def work(svc: LoyaltyService) -> None:
+            try:
+                for _ in range(5):  # a worker that finds a batch leased to another one tries again later
+                    program_jobs.run_daily(svc, batch=2)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(svc,)) for svc in services]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors
+        program_jobs.run_daily(services[0], batch=2)  # whatever is left
+        with services[0].db.read() as session:
+            grants = session.exec(select(BonusGrant).where(BonusGrant.kind == "birthday")).all()
+            run = session.get(ProgramJobRun, (program_jobs.JOB, date(2026, 4, 2)))
+        assert len(grants) == len(cards) == len({g.customer_id for g in grants})
+        assert run is not None and run.finished_at is not None and run.processed >= len(cards)
+        assert all(available(services[0], card) == 200 + 500 for card in cards)
+        assert services[0].check().ok
+    finally:
+        for svc in services:
+            svc.db.dispose()
+
+
+def test_a_batch_of_a_dead_worker_is_taken_over_when_its_lease_runs_out(
+    service: LoyaltyService, clock: FakeClock
+) -> None:
+    cards = [f"27000000003{i:02d}" for i in range(3)]
+    for card in cards:
+        register(service, card, birth_date=date(1992, 2, 1))
+    set_time(clock, noon(date(2026, 2, 1)))
+    claim = program_jobs._claim(service, batch=10)  # a worker takes the batch, then dies
+    assert claim is not None and len(claim.customer_ids) == 3
+    assert program_jobs.run_daily(service) == {}  # the batch is leased: nobody else touches it
+    assert all(available(service, card) == 200 for card in cards)
+
+    clock.advance(seconds=program_jobs.LEASE.total_seconds() + 1)
+    done = program_jobs.run_daily(service)
+    assert done["birthday_bonuses"] == 3
+    assert all(available(service, card) == 700 for card in cards)
+    program_jobs._advance(service, claim, 10, 0)  # the dead worker's late report changes nothing
+    assert program_jobs.run_daily(service) == {}
+    assert service.check().ok
+
+
+def test_the_job_is_registered_and_does_nothing_for_a_program_without_dates(
+    database_url: str, clock: FakeClock
+) -> None:
+    from gateway.config import DEMO_CONFIG
+    from gateway.wiring import build_jobs
+
+    demo = load_config(DEMO_CONFIG)
+    svc = build_service(Settings(database_url=database_url), demo, clock)
+    try:
+        jobs = {job.name: job for job in build_jobs(svc, demo)}
+        assert jobs["program"].run() == {}
+        with svc.db.read() as session:
+            assert session.exec(select(ProgramJobRun)).first() is None
+    finally:
+        svc.db.dispose()
+    assert timedelta(seconds=jobs["program"].every_seconds) <= timedelta(hours=1)
