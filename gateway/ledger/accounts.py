@@ -6,13 +6,13 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Literal, cast
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import BalanceResult, ExpiringPoints
 from gateway.ledger.context import Ctx
-from gateway.store.models import Account, Allocation, Card, LedgerEntry, Lot
+from gateway.store.models import Account, Allocation, Card, Customer, LedgerEntry, Lot
 
 CardStatus = Literal["active", "blocked", "replaced"]
 EXPIRING_SHOWN = 5
@@ -176,46 +176,67 @@ def spendable_lots(ctx: Ctx, account_id: str) -> list[Lot]:
     )
 
 
+# The balance is read on almost every request: its statements are built once, not per call.
+_LIVE_LOTS = select(col(Lot.remaining), col(Lot.available_at), col(Lot.expires_at)).where(
+    col(Lot.account_id) == bindparam("account_id"),
+    col(Lot.remaining) > 0,
+    (col(Lot.expires_at).is_(None)) | (col(Lot.expires_at) > bindparam("now")),
+)
+_AVAILABLE = select(func.coalesce(func.sum(Lot.remaining), 0)).where(
+    col(Lot.account_id) == bindparam("account_id"),
+    col(Lot.remaining) > 0,
+    col(Lot.available_at) <= bindparam("now"),
+    (col(Lot.expires_at).is_(None)) | (col(Lot.expires_at) > bindparam("now")),
+)
+_HELD = select(func.coalesce(func.sum(Allocation.points), 0)).where(
+    col(Allocation.account_id) == bindparam("account_id"), col(Allocation.state) == "held"
+)
+_CARD_WITH_OWNER = (
+    select(Card, Account, Customer)
+    .join(Account, col(Account.id) == col(Card.account_id))
+    .join(Customer, col(Customer.id) == col(Account.customer_id))
+    .where(col(Card.number) == bindparam("number"))
+)
+
+
+def find_card_with_owner(ctx: Ctx, number: str) -> Card:
+    """``find_card`` that also loads the card's account and its owner in the same statement, for
+    paths that read them (pricing, rights): later lookups of both are served from the session."""
+    row = ctx.session.execute(_CARD_WITH_OWNER, {"number": number}).first()
+    if row is None:
+        raise LoyaltyError(ErrorCode.CARD_NOT_FOUND, card_number=number)
+    card: Card = row[0]
+    # The session's identity map holds objects weakly: keep the account and its owner alive for
+    # the rest of the transaction so that session.get() finds them without a query.
+    ctx.session.info.setdefault("loaded", []).extend(row[1:])
+    return card
+
+
 def available_points(ctx: Ctx, account_id: str) -> int:
-    total = ctx.session.exec(
-        select(func.coalesce(func.sum(Lot.remaining), 0)).where(
-            Lot.account_id == account_id,
-            col(Lot.remaining) > 0,
-            col(Lot.available_at) <= ctx.now,
-            (col(Lot.expires_at).is_(None)) | (col(Lot.expires_at) > ctx.now),
-        )
-    ).one()
-    return int(total)
+    return int(ctx.session.execute(_AVAILABLE, {"account_id": account_id, "now": ctx.now}).scalar_one())
 
 
 def balance_of(ctx: Ctx, card: Card) -> BalanceResult:
     """The balance as the customer sees it: expired-but-unswept points are already gone."""
-    lots = ctx.session.exec(
-        select(Lot).where(
-            Lot.account_id == card.account_id,
-            col(Lot.remaining) > 0,
-            (col(Lot.expires_at).is_(None)) | (col(Lot.expires_at) > ctx.now),
-        )
-    ).all()
-    held = ctx.session.exec(
-        select(func.coalesce(func.sum(Allocation.points), 0)).where(
-            Allocation.account_id == card.account_id, Allocation.state == "held"
-        )
-    ).one()
-    available = sum(lot.remaining for lot in lots if lot.available_at <= ctx.now)
-    pending = sum(lot.remaining for lot in lots if lot.available_at > ctx.now)
+    lots = ctx.session.execute(_LIVE_LOTS, {"account_id": card.account_id, "now": ctx.now}).all()
+    held = int(ctx.session.execute(_HELD, {"account_id": card.account_id}).scalar_one())
+    available = pending = 0
     by_date: dict[datetime, int] = defaultdict(int)
-    for lot in lots:
-        if lot.expires_at is not None and lot.available_at <= ctx.now:
-            by_date[lot.expires_at] += lot.remaining
+    for remaining, available_at, expires_at in lots:
+        if available_at > ctx.now:
+            pending += remaining
+            continue
+        available += remaining
+        if expires_at is not None:
+            by_date[expires_at] += remaining
     expiring = [ExpiringPoints(points=p, expires_at=d) for d, p in sorted(by_date.items())[:EXPIRING_SHOWN]]
     return BalanceResult(
         card_number=card.number,
         customer_id=card.customer_id,
         card_status=cast(CardStatus, card.status),
-        balance=available + pending + int(held),
+        balance=available + pending + held,
         available=available,
-        held=int(held),
+        held=held,
         pending=pending,
         expiring=expiring,
     )

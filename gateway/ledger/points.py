@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.money import kopecks_to_money, money_to_kopecks
 from contracts.operations import (
+    BalanceResult,
     CalculateRequest,
     CalculateResult,
     CancelRequest,
@@ -41,6 +42,7 @@ from gateway.ledger.accounts import (
     expire_due_lots,
     expire_lot,
     find_card,
+    find_card_with_owner,
     lock_account,
     lock_card_account,
 )
@@ -113,13 +115,15 @@ def _reserved_by(ctx: Ctx, hold_id: str, account_id: str) -> int:
 
 def calculate(ctx: Ctx, req: CalculateRequest) -> CalculateResult:
     card: Card | None = None
+    balance: BalanceResult | None = None
     available = 0
     if req.card_number is not None:
-        card = find_card(ctx, req.card_number)
+        card = find_card_with_owner(ctx, req.card_number)
         if card.status != "active":
             raise LoyaltyError(ErrorCode.CARD_BLOCKED, card_number=card.number, status=card.status)
         members.authorize(ctx, card, spend=req.points_to_spend > 0)
-        available = available_points(ctx, card.account_id)
+        balance = balance_of(ctx, card)
+        available = balance.available
         if req.hold_id is not None:
             available += _reserved_by(ctx, req.hold_id, card.account_id)
     amounts = [money_to_kopecks(line.total()) for line in req.lines]
@@ -137,7 +141,7 @@ def calculate(ctx: Ctx, req: CalculateRequest) -> CalculateResult:
         amount_payable=kopecks_to_money(priced.payable_kopecks),
         lines=_line_results(priced),
         explanation=_explanation(priced),
-        balance=balance_of(ctx, card) if card is not None else None,
+        balance=balance,
     )
 
 
