@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -104,6 +105,12 @@ def create_app(
             migrate.upgrade(settings.database_url)
         if config.demo is not None:
             seed_demo(service, config)
+        # Everything built at start-up (modules, models, routes, the configuration) lives as long
+        # as the process: move it out of the garbage collector's sight. Otherwise each full
+        # collection walks it again and stalls every request in flight (~150 ms every couple of
+        # seconds under till load, measured: the p99 of calculate).
+        gc.collect()
+        gc.freeze()
         if start_workers:
             workers.start()
         try:
