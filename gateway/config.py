@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
     auto_migrate: bool = Field(default=True, description="Apply database migrations on start")
+    seed_demo: bool = Field(default=True, description="Create the configuration's demo cards on start")
     in_flight_lease_seconds: float = Field(
         default=60, ge=1, le=3600, description="How long a request's idempotency claim outlives a dead process"
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app as cli
@@ -21,13 +23,14 @@ def test_demo_walks_a_purchase(tmp_path: Path) -> None:
     assert "points returned" in result.output
 
 
-def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_serve_runs_the_embedded_default(tmp_path: Path, processes: int) -> None:
     port = free_port()
     env = {**os.environ, "GATEWAY_PORT": str(port)}
     env.pop("GATEWAY_DATABASE_URL", None)
     env.pop("GATEWAY_CONFIG", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve"],
+        [sys.executable, "-m", "gateway", "serve", "--processes", str(processes)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -48,6 +51,10 @@ def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
         assert balance["available"] == 600
         assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "Loyalty gateway"
         assert (tmp_path / "gateway.db").exists()
+        for _ in range(10):  # every server process answers (the port is shared)
+            assert httpx.get(f"http://127.0.0.1:{port}/api/v1/cards/2700000000014/balance", headers=TILL).is_success
+        with sqlite3.connect(tmp_path / "gateway.db") as db:  # seeded once, not once per process
+            assert db.execute("SELECT count(*) FROM cards").fetchone() == (3,)
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -103,7 +103,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             migrate.upgrade(settings.database_url)
-        if config.demo is not None:
+        if config.demo is not None and settings.seed_demo:
             seed_demo(service, config)
         # Everything built at start-up (modules, models, routes, the configuration) lives as long
         # as the process: move it out of the garbage collector's sight. Otherwise each full

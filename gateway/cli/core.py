@@ -18,7 +18,7 @@ from gateway.cli.common import (
     service_for,
     settings_for,
 )
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError, GatewayConfig, Settings, load_config
 
 app = typer.Typer(help="Loyalty integration gateway for 1C tills/ERP and 1C-Bitrix shops.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -40,8 +40,16 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port")] = None,
     workers: Annotated[bool, typer.Option(help="Run the hold sweeper and expiry jobs in this process")] = True,
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes sharing the port (one per CPU core)")
+    ] = 1,
 ) -> None:
-    """Run the gateway (migrates the database, seeds the demo cards, starts the workers)."""
+    """Run the gateway (migrates the database, seeds the demo cards, starts the workers).
+
+    With ``--processes N`` the parent migrates and seeds once, then N server processes share the
+    port; each runs the workers too (they are safe side by side, as on several hosts)."""
+    import os
+
     import uvicorn
 
     from gateway.api.app import create_app
@@ -55,15 +63,44 @@ def serve(
         raise typer.Exit(2) from exc
     console.print(
         f"loyalty gateway on http://{settings.host}:{settings.port}  "
-        f"(docs: /docs, database: {safe_url(settings.database_url)}, program: {gateway_config.program.name})"
+        f"(docs: /docs, database: {safe_url(settings.database_url)}, program: {gateway_config.program.name}"
+        f"{f', {processes} processes' if processes > 1 else ''})"
     )
-    uvicorn.run(
-        create_app(settings, config=gateway_config),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        http=TolerantHttpToolsProtocol,  # 1C sends unencoded Cyrillic in query strings
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "http": TolerantHttpToolsProtocol,  # 1C sends unencoded Cyrillic in query strings
+    }
+    if processes == 1:
+        uvicorn.run(create_app(settings, config=gateway_config), **common)  # type: ignore[arg-type]
+        return
+    _prepare_database(settings, gateway_config)
+    # The server processes build the app from the environment: hand them exactly these settings.
+    os.environ.update(
+        {
+            "GATEWAY_CONFIG": str(settings.config),
+            "GATEWAY_DATABASE_URL": settings.database_url,
+            "GATEWAY_WORKERS": "true" if settings.workers else "false",
+            "GATEWAY_AUTO_MIGRATE": "false",
+            "GATEWAY_SEED_DEMO": "false",
+        }
     )
+    uvicorn.run("gateway.api.app:create_app", factory=True, workers=processes, **common)  # type: ignore[arg-type]
+
+
+def _prepare_database(settings: Settings, gateway_config: GatewayConfig) -> None:
+    """Migrate and seed once, before several processes start (they would race to do it)."""
+    from gateway.seed import seed_demo
+    from gateway.store import migrate
+    from gateway.wiring import build_service
+
+    if settings.auto_migrate:
+        migrate.upgrade(settings.database_url)
+    if gateway_config.demo is not None and settings.seed_demo:
+        service = build_service(settings, gateway_config)
+        seed_demo(service, gateway_config)
+        service.db.dispose()
 
 
 @app.command("check-config")
