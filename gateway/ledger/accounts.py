@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Literal, cast
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, case, func
 from sqlmodel import col, select
 
 from contracts.errors import ErrorCode, LoyaltyError
@@ -176,20 +175,26 @@ def spendable_lots(ctx: Ctx, account_id: str) -> list[Lot]:
     )
 
 
-# The balance is read on almost every request: its statements are built once, not per call.
-_LIVE_LOTS = select(col(Lot.remaining), col(Lot.available_at), col(Lot.expires_at)).where(
-    col(Lot.account_id) == bindparam("account_id"),
-    col(Lot.remaining) > 0,
-    (col(Lot.expires_at).is_(None)) | (col(Lot.expires_at) > bindparam("now")),
+# The balance is read on almost every request: its statements are built once, not per call, and
+# add up in the database (a regular customer has a lot per receipt of the last year).
+_LIVE = (col(Lot.remaining) > 0) & ((col(Lot.expires_at).is_(None)) | (col(Lot.expires_at) > bindparam("now")))
+_AVAILABLE_NOW = col(Lot.available_at) <= bindparam("now")
+_TOTALS = select(
+    func.coalesce(func.sum(case((_AVAILABLE_NOW, Lot.remaining), else_=0)), 0),
+    func.coalesce(func.sum(case((_AVAILABLE_NOW, 0), else_=Lot.remaining)), 0),
+    select(func.coalesce(func.sum(Allocation.points), 0))
+    .where(col(Allocation.account_id) == bindparam("account_id"), col(Allocation.state) == "held")
+    .scalar_subquery(),
+).where(col(Lot.account_id) == bindparam("account_id"), _LIVE)
+_EXPIRING = (
+    select(col(Lot.expires_at), func.sum(Lot.remaining))
+    .where(col(Lot.account_id) == bindparam("account_id"), _LIVE, _AVAILABLE_NOW, col(Lot.expires_at).is_not(None))
+    .group_by(col(Lot.expires_at))
+    .order_by(col(Lot.expires_at))
+    .limit(EXPIRING_SHOWN)
 )
 _AVAILABLE = select(func.coalesce(func.sum(Lot.remaining), 0)).where(
-    col(Lot.account_id) == bindparam("account_id"),
-    col(Lot.remaining) > 0,
-    col(Lot.available_at) <= bindparam("now"),
-    (col(Lot.expires_at).is_(None)) | (col(Lot.expires_at) > bindparam("now")),
-)
-_HELD = select(func.coalesce(func.sum(Allocation.points), 0)).where(
-    col(Allocation.account_id) == bindparam("account_id"), col(Allocation.state) == "held"
+    col(Lot.account_id) == bindparam("account_id"), _LIVE, _AVAILABLE_NOW
 )
 _CARD_WITH_OWNER = (
     select(Card, Account, Customer)
@@ -218,18 +223,12 @@ def available_points(ctx: Ctx, account_id: str) -> int:
 
 def balance_of(ctx: Ctx, card: Card) -> BalanceResult:
     """The balance as the customer sees it: expired-but-unswept points are already gone."""
-    lots = ctx.session.execute(_LIVE_LOTS, {"account_id": card.account_id, "now": ctx.now}).all()
-    held = int(ctx.session.execute(_HELD, {"account_id": card.account_id}).scalar_one())
-    available = pending = 0
-    by_date: dict[datetime, int] = defaultdict(int)
-    for remaining, available_at, expires_at in lots:
-        if available_at > ctx.now:
-            pending += remaining
-            continue
-        available += remaining
-        if expires_at is not None:
-            by_date[expires_at] += remaining
-    expiring = [ExpiringPoints(points=p, expires_at=d) for d, p in sorted(by_date.items())[:EXPIRING_SHOWN]]
+    params = {"account_id": card.account_id, "now": ctx.now}
+    available, pending, held = (int(x) for x in ctx.session.execute(_TOTALS, params).one())
+    expiring = [
+        ExpiringPoints(points=int(points), expires_at=expires_at)
+        for expires_at, points in ctx.session.execute(_EXPIRING, params).all()
+    ]
     return BalanceResult(
         card_number=card.number,
         customer_id=card.customer_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from contracts.errors import ErrorCode, LoyaltyError
@@ -17,16 +18,33 @@ from gateway.ledger.accounts import PENDING_UNTIL_SHIPPED, add_entry, add_lot, e
 from gateway.ledger.context import Ctx
 from gateway.store.models import Allocation, LedgerEntry, Lot
 
+_SPEND_ORDER = (
+    select(col(Lot.id), col(Lot.remaining), col(Lot.expires_at))
+    .where(
+        col(Lot.account_id) == bindparam("account_id"),
+        col(Lot.remaining) > 0,
+        col(Lot.available_at) <= bindparam("now"),
+        (col(Lot.expires_at).is_(None)) | (col(Lot.expires_at) > bindparam("now")),
+    )
+    .order_by(col(Lot.expires_at).is_(None), col(Lot.expires_at), col(Lot.id))
+)
+
 
 def allocate(ctx: Ctx, account_id: str, points: int, state: str, hold_id: str | None) -> list[Allocation]:
-    """Draw ``points`` from the account's spendable lots, soonest-expiring first."""
-    lots = spendable_lots(ctx, account_id)
-    by_id = {lot.id: lot for lot in lots}
-    views = [LotView(lot_id=lot.id, remaining=lot.remaining, expires_at=lot.expires_at) for lot in lots if lot.id]
-    return [
-        take_from_lot(ctx, by_id[lot_id], taken, state, hold_id=hold_id)
-        for lot_id, taken in draw_from_lots(views, points)
-    ]
+    """Draw ``points`` from the account's spendable lots, soonest-expiring first. Lots are read
+    in spend order only as far as needed: a regular customer has a lot per receipt."""
+    views: list[LotView] = []
+    covered = 0
+    result = ctx.session.execute(_SPEND_ORDER, {"account_id": account_id, "now": ctx.now})
+    for lot_id, remaining, expires_at in result:
+        views.append(LotView(lot_id=lot_id, remaining=remaining, expires_at=expires_at))
+        covered += remaining
+        if covered >= points:
+            break
+    result.close()
+    taken = draw_from_lots(views, points)
+    lots = {lot.id: lot for lot in ctx.session.exec(select(Lot).where(col(Lot.id).in_([i for i, _ in taken])))}
+    return [take_from_lot(ctx, lots[lot_id], amount, state, hold_id=hold_id) for lot_id, amount in taken]
 
 
 def return_spent(ctx: Ctx, account_id: str, transaction_id: str, refund_txn: str, points: int) -> tuple[int, int]:
