@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gateway.core.timezones import TimeZoneName
 
 ClientId = str
 StatusAction = Literal["paid", "shipped", "cancelled", "none"]
@@ -135,20 +137,13 @@ class CommerceMLConfig(BaseModel):
     session_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     keep_files_hours: int = Field(default=24, ge=1, le=24 * 90, description="Uploaded files are deleted after this")
     cookie_name: str = Field(default="PHPSESSID", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    timezone: str = Field(default="Europe/Moscow", description="1C dates carry no zone; they are local to this zone")
+    timezone: TimeZoneName = Field(
+        default="Europe/Moscow", description="1C dates carry no zone; they are local to this zone"
+    )
     statuses: dict[str, StatusAction] = Field(
         default_factory=lambda: dict(DEFAULT_STATUSES),
         description="`Статус заказа` text from 1C (case-insensitive) -> what it means for the order",
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @field_validator("statuses")
     @classmethod

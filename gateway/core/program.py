@@ -18,9 +18,9 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from gateway.core.rules.accrual import AccrualRule
 from gateway.core.rules.base import Percent, Section
@@ -31,6 +31,7 @@ from gateway.core.rules.discounts import DiscountPolicy
 from gateway.core.rules.segments import Segment
 from gateway.core.rules.tiers import TierPolicy, TierWindow
 from gateway.core.rules.validation import validate_program
+from gateway.core.timezones import TimeZoneName
 
 __all__ = ["Percent", "Section"]
 
@@ -135,21 +136,14 @@ class Program(Section):
     offline: OfflinePolicy = OfflinePolicy()
     orders: OrderPolicy = OrderPolicy()
     promo_codes: list[PromoCode] = Field(default_factory=list)
-    timezone: str = Field(default="Europe/Moscow", description="Dates of purchases, birthdays and windows are local")
+    timezone: TimeZoneName = Field(
+        default="Europe/Moscow", description="Dates of purchases, birthdays and windows are local"
+    )
     catalogue: Catalogue = Catalogue()
     segments: list[Segment] = Field(default_factory=list)
     tiers: TierPolicy | None = None
     discounts: DiscountPolicy = DiscountPolicy()
     bonuses: Bonuses = Bonuses()
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _unique_codes(self) -> Program:

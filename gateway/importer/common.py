@@ -21,11 +21,12 @@ from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import String, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.core.timezones import time_zone
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 CARD_RE = re.compile(r"^[0-9A-Za-z\-_]{1,64}$")
@@ -110,10 +111,7 @@ def field_of(row: dict[str, str], name: str) -> str:
 
 
 def zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}") from exc
+    return time_zone(name)
 
 
 def card_number(text: str) -> str:

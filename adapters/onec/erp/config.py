@@ -22,23 +22,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from gateway.core.timezones import TimeZoneName
 
 Guid = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z\-{}]+$")]
 Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 ODataName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-zА-Яа-яЁё_][A-Za-zА-Яа-яЁё0-9_]*$")]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
-    return value
 
 
 class ThrottleWindow(BaseModel):
@@ -85,7 +78,7 @@ class ThrottleConfig(BaseModel):
 
     rate_per_second: Decimal = Field(default=Decimal(10), gt=0, le=1000, decimal_places=3)
     concurrency: int = Field(default=4, ge=1, le=64)
-    timezone: str = "Europe/Moscow"
+    timezone: TimeZoneName = "Europe/Moscow"
     windows: list[ThrottleWindow] = Field(
         default_factory=lambda: [
             ThrottleWindow(start="09:00", end="19:00", rate_per_second=Decimal(2), concurrency=2),
@@ -97,11 +90,6 @@ class ThrottleConfig(BaseModel):
         default=30.0, gt=0, le=3600, description="A dead process's slot is free again after the call timeout plus this"
     )
     max_wait_seconds: float = Field(default=300.0, gt=0, le=24 * 3600, description="Give up waiting for a slot")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return _zone(value)
 
 
 class RetryConfig(BaseModel):
@@ -163,7 +151,9 @@ class MappingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str = Field(default="Europe/Moscow", description="ERP dates carry no zone; they are local to this one")
+    timezone: TimeZoneName = Field(
+        default="Europe/Moscow", description="ERP dates carry no zone; they are local to this one"
+    )
     cards: dict[Guid, str] = Field(default_factory=dict, description="Loyalty card ref -> card number")
     partners: dict[Guid, str] = Field(default_factory=dict, description="Partner ref -> card number (no card on order)")
     goods: dict[Guid, str] = Field(default_factory=dict, description="Номенклатура ref -> item code")
@@ -171,11 +161,6 @@ class MappingConfig(BaseModel):
     price_types: dict[Guid, str] = Field(default_factory=dict, description="ВидЦены ref -> price type")
     paid_statuses: list[str] = Field(default_factory=list, description="Order statuses that mean «paid»")
     cancelled_statuses: list[str] = Field(default_factory=list, description="Order statuses that mean «cancelled»")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return _zone(value)
 
 
 class SyncConfig(BaseModel):

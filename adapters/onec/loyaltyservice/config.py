@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gateway.core.timezones import TimeZoneName
 
 Guid = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z\-{}]+$")]
 
@@ -27,7 +29,9 @@ class OneCConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: str = Field(default="1.0", max_length=32, description="`Version` in every reply")
-    timezone: str = Field(default="Europe/Moscow", description="1C dates carry no zone; they are local to this zone")
+    timezone: TimeZoneName = Field(
+        default="Europe/Moscow", description="1C dates carry no zone; they are local to this zone"
+    )
     lock_ttl_seconds: int = Field(
         default=600, ge=30, le=24 * 3600, description="getclientbonuses locks a card's points this long at most"
     )
@@ -57,15 +61,6 @@ class OneCConfig(BaseModel):
     default_store: str | None = Field(
         default=None, description="Store code for stores missing from `stores` (null: use the 1C Ref itself)"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _one_default_card_type(self) -> OneCConfig:
