@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -136,6 +137,20 @@ def run_idempotent(
     except BaseException as error:
         _release(db, client_id, key, entry_id, error, now)
         raise
+
+
+def wait_out_in_flight(action: Callable[[], R], *, tries: int = 100, pause: float = 0.05) -> R:
+    """Run an idempotent write, waiting out a concurrent twin that holds the same key (409
+    ``idempotency_in_flight``) — for adapters whose protocol cannot ask the caller to retry
+    (1C treats anything but 200 as a failure): the twin's stored result is then returned."""
+    for _ in range(tries):
+        try:
+            return action()
+        except LoyaltyError as exc:
+            if exc.code != ErrorCode.IDEMPOTENCY_IN_FLIGHT:
+                raise
+            time.sleep(pause)
+    return action()
 
 
 def purge_expired(db: Database, now: datetime, retention: timedelta = RETENTION) -> int:

@@ -5,7 +5,6 @@ derived from the event's content, so a retry (under a new event id) changes noth
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from contracts.operations import (
     RegisterCustomerRequest,
 )
 from gateway.ledger.canonical import canonical_hash
+from gateway.ledger.idempotency import wait_out_in_flight
 from gateway.ledger.phones import mask_phone
 from gateway.ledger.service import LoyaltyService
 
@@ -40,18 +40,6 @@ class SiteCall:
     cfg: SiteConfig
     client_id: str
     event_id: str
-
-
-def _retrying(action: Callable[[], T]) -> T:
-    """Run an idempotent write; wait out a concurrent twin that holds the same key."""
-    for _ in range(100):
-        try:
-            return action()
-        except LoyaltyError as exc:
-            if exc.code != ErrorCode.IDEMPOTENCY_IN_FLIGHT:
-                raise
-            time.sleep(0.05)
-    return action()
 
 
 def _active_card(customer: CustomerResult) -> str:
@@ -95,7 +83,7 @@ def _dump(result: BaseModel) -> dict[str, Any]:
 def _release(call: SiteCall, hold_id: str) -> None:
     """Void a checkout hold (a no-op if it was resolved meanwhile)."""
     try:
-        _retrying(
+        wait_out_in_flight(
             lambda: call.service.cancel(call.client_id, f"bitrix:hold-cancel:{hold_id}", CancelRequest(hold_id=hold_id))
         )
     except LoyaltyError as exc:
@@ -148,7 +136,7 @@ def hold(call: SiteCall, data: dict[str, Any]) -> dict[str, Any]:
         tag=tag,
     )
     key = f"bitrix:hold:{req.order_id}:{generation}:{req.points_to_spend}"
-    made = _retrying(lambda: service.hold(call.client_id, key, request))
+    made = wait_out_in_flight(lambda: service.hold(call.client_id, key, request))
     log.info("site order %s: %d points held on the card", req.order_id, made.points)
     return {"order_id": req.order_id, "hold": _dump(made), "order_known": False}
 
@@ -163,7 +151,7 @@ def order(call: SiteCall, data: dict[str, Any]) -> dict[str, Any]:
     # The ledger is idempotent on (order, version) whatever the key; a key per event makes a
     # repeated snapshot answer with the order's current state (applied: false), not an old reply.
     key = f"bitrix:order:{req.order_id}:{snapshot.version}:{call.event_id}"
-    result = _retrying(lambda: service.apply_order(call.client_id, key, snapshot))
+    result = wait_out_in_flight(lambda: service.apply_order(call.client_id, key, snapshot))
     if result.status == "cancelled" and holds and holds[0].status == "open":
         _release(call, holds[0].hold_id)  # cancelled before it spent anything: free the points now
     log.info(
@@ -194,7 +182,7 @@ def register(call: SiteCall, data: dict[str, Any]) -> dict[str, Any]:
     )
     key = f"bitrix:user:{req.user_id}:{canonical_hash('bitrix-user', request)[:16]}"
     try:
-        customer = _retrying(lambda: service.register_customer(call.client_id, key, request))
+        customer = wait_out_in_flight(lambda: service.register_customer(call.client_id, key, request))
     except LoyaltyError as exc:
         if exc.code != ErrorCode.CUSTOMER_ALREADY_EXISTS or not exc.details.get("customer_id"):
             raise

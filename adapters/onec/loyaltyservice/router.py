@@ -10,7 +10,6 @@ as HTTP 500 with UTF-8 text; wrong credentials are HTTP 401 in the same forms.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from contracts.operations import (
     RegisterCustomerRequest,
 )
 from gateway.config import ClientConfig
+from gateway.ledger.idempotency import wait_out_in_flight
 from gateway.ledger.mappings import Unmapped
 from gateway.ledger.phones import mask_phone, normalize_phone
 from gateway.ledger.service import LoyaltyService
@@ -147,18 +147,6 @@ def _birth_date(call: Call, customer: CustomerResult) -> str:
     return datetime.combine(customer.birth_date, dtime()).isoformat()
 
 
-def _retrying(action: Callable[[], HoldResult]) -> HoldResult:
-    """Run an idempotent write; wait out a concurrent twin that holds the same key."""
-    for _ in range(100):
-        try:
-            return action()
-        except LoyaltyError as exc:
-            if exc.code != ErrorCode.IDEMPOTENCY_IN_FLIGHT:
-                raise
-            time.sleep(0.05)
-    return action()
-
-
 def _open_lock(call: Call, card: str) -> HoldResult | None:
     for hold in call.service.find_holds(call.client.id, card, LOCK_TAG, ("open",)):
         if hold.expires_at > call.now:
@@ -180,7 +168,7 @@ def _ensure_lock(call: Call, card: str, available: int) -> HoldResult | None:
     key = f"1c:lock:{card}:{_lock_generation(call, card)}"
     request = HoldRequest(card_number=card, points=available, tag=LOCK_TAG, ttl_seconds=call.cfg.lock_ttl_seconds)
     try:
-        return _retrying(lambda: call.service.hold(call.client.id, key, request))
+        return wait_out_in_flight(lambda: call.service.hold(call.client.id, key, request))
     except LoyaltyError as exc:
         if exc.code in (ErrorCode.IDEMPOTENCY_CONFLICT, ErrorCode.INSUFFICIENT_POINTS):
             return _open_lock(call, card)  # a concurrent twin locked the points first
@@ -268,9 +256,9 @@ def writeoffclientbonuses(call: Call) -> str:
     if lock is None:  # 1C wrote off without reading the card first: lock exactly what it takes
         key = f"1c:writeoff-lock:{card}:{_lock_generation(call, card)}"
         request = HoldRequest(card_number=card, points=points, tag=LOCK_TAG, ttl_seconds=call.cfg.lock_ttl_seconds)
-        lock = _retrying(lambda: call.service.hold(call.client.id, key, request))
+        lock = wait_out_in_flight(lambda: call.service.hold(call.client.id, key, request))
     capture = CaptureRequest(hold_id=lock.hold_id, points=points, window_seconds=call.cfg.capture_window_seconds)
-    _retrying(lambda: call.service.capture(call.client.id, f"1c:writeoff:{lock.hold_id}", capture))
+    wait_out_in_flight(lambda: call.service.capture(call.client.id, f"1c:writeoff:{lock.hold_id}", capture))
     return "ok"
 
 
