@@ -14,13 +14,13 @@ import httpx
 
 from adapters.onec.erp.calls import basic_auth_header
 from adapters.onec.erp.config import ErpConfig
-from contracts.operations import BalanceRequest, BalanceResult, RegisterCustomerRequest
+from contracts.operations import BalanceRequest, BalanceResult
 from gateway.config import DEMO_CONFIG, GatewayConfig, load_config
 from gateway.ledger.service import LoyaltyService
 from gateway.store.db import Database
 from gateway.workers.throttle import DbThrottle
 from tests.fake_erp import LOGIN, PASSWORD, FakeErp
-from tests.support import FakeClock
+from tests.support import FakeClock, card_with_points
 
 ERP_CLIENT = "erp"
 
@@ -63,27 +63,7 @@ def service_on(database_url: str, clock: FakeClock, config: GatewayConfig | None
 def new_card(service: LoyaltyService, erp: FakeErp, points: int = 1000) -> tuple[str, str]:
     """A registered customer's card with ``points`` available, known to the fake ERP's card
     catalog; returns (card number, the ERP's card reference)."""
-    number = f"27{random.randrange(10**10, 10**11)}"
-    customer = service.register_customer("test", f"reg-{number}", RegisterCustomerRequest(card_number=number))
-    top_up = points - customer.welcome_points
-    if top_up:
-        from gateway.ledger.accounts import add_lot
-        from gateway.ledger.context import Ctx
-        from gateway.store.models import Card
-
-        with service.db.write() as session:
-            card = session.get(Card, number)
-            assert card is not None
-            ctx = Ctx(service.db, session, service.program, service.clock(), "test")
-            add_lot(
-                ctx,
-                card.account_id,
-                "adjustment",
-                top_up,
-                entry_kind="adjustment",
-                available_at=ctx.now,
-                expires_at=None,
-            )
+    number = card_with_points(service, points, f"27{random.randrange(10**10, 10**11)}")
     return number, erp.add_card(number)
 
 

@@ -139,3 +139,33 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> b
 
 def client(base_url: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=30)
+
+
+def card_with_points(service: Any, points: int, number: str | None = None) -> str:
+    """Register a customer whose card has exactly ``points`` available (the welcome bonus plus a
+    never-expiring adjustment for the rest); returns the card number."""
+    import random
+
+    from contracts.operations import RegisterCustomerRequest
+    from gateway.ledger.accounts import add_lot
+    from gateway.ledger.context import Ctx
+    from gateway.store.models import Card
+
+    number = number or "29" + "".join(random.choice("0123456789") for _ in range(11))
+    customer = service.register_customer("test", f"reg-{number}", RegisterCustomerRequest(card_number=number))
+    top_up = points - customer.welcome_points
+    if top_up:
+        with service.db.write() as session:
+            card = session.get(Card, number)
+            assert card is not None
+            ctx = Ctx(service.db, session, service.program, service.clock(), "test")
+            add_lot(
+                ctx,
+                card.account_id,
+                "adjustment",
+                top_up,
+                entry_kind="adjustment",
+                available_at=ctx.now,
+                expires_at=None,
+            )
+    return number

@@ -22,13 +22,10 @@ from contracts.operations import BalanceRequest, CartLine, CommitRequest, HoldRe
 from contracts.orders import OrderQuantity, OrderRequest, OrderReturn, OrderShipment
 from gateway.config import DEMO_CONFIG, load_config
 from gateway.core.program import OrderPolicy
-from gateway.ledger.accounts import add_lot
-from gateway.ledger.context import Ctx
 from gateway.ledger.service import LoyaltyService
 from gateway.store.db import Database
-from gateway.store.models import Card
 from tests.conftest import Gateway, json_of
-from tests.support import SITE, FakeClock
+from tests.support import SITE, FakeClock, card_with_points
 
 SITE_CLIENT = "site"
 
@@ -40,29 +37,8 @@ def service(database_url: str, clock: FakeClock) -> Iterator[LoyaltyService]:
     db.dispose()
 
 
-def new_card(service: LoyaltyService, points: int, number: str | None = None) -> str:
-    """A fresh customer with ``points`` never-expiring points (no welcome bonus counted: the
-    demo welcome bonus of 100 is added by registration, so we ask for the difference)."""
-    customer = service.register_customer(
-        "test", f"reg-{random.random()}", RegisterCustomerRequest(card_number=number or _card_number())
-    )
-    card_number = customer.cards[0].card_number
-    top_up = points - customer.welcome_points
-    if top_up:
-        with service.db.write() as session:
-            card = session.get(Card, card_number)
-            assert card is not None
-            ctx = Ctx(service.db, session, service.program, service.clock(), "test")
-            add_lot(
-                ctx,
-                card.account_id,
-                "adjustment",
-                top_up,
-                entry_kind="adjustment",
-                available_at=ctx.now,
-                expires_at=None,
-            )
-    return card_number
+def new_card(service: LoyaltyService, points: int) -> str:
+    return card_with_points(service, points)
 
 
 def _card_number() -> str:
