@@ -232,3 +232,32 @@ def test_per_customer_promo_limits_follow_the_merge(gateway: Gateway) -> None:
     call(gateway, f"/api/v1/customers/{survivor}/merge", {"merged_id": dup}, OPERATOR)
     again = use(SURVIVOR_CARD, "U-2")  # the same person, now under one account
     assert again.status_code == 409 and again.json()["error"]["details"]["reason"] == "customer_limit", again.text
+
+
+def test_referrals_and_order_turnover_follow_the_merge(gateway: Gateway) -> None:
+    survivor = customer_of(gateway, SURVIVOR_CARD)["customer_id"]
+    dup = duplicate(gateway, "+79995550008", "2799000000008")
+    friend = call(
+        gateway,
+        "/api/v1/customers",
+        {"phone": "+79995550009", "card_number": "2799000000009", "referrer_card": "2799000000008"},
+        TILL,
+    )["customer_id"]
+    shipment = {"shipment_id": "S-1", "lines": [{"line_id": "1", "quantity": 4}]}
+    order = {"order_id": "O-8", "version": 1, "card_number": "2799000000008", "lines": LINES, "shipments": [shipment]}
+    placed = gateway.http.put("/api/v1/orders/O-8", json=order, headers={**SITE, **key()})
+    assert placed.status_code == 200, placed.text
+
+    call(gateway, f"/api/v1/customers/{survivor}/merge", {"merged_id": dup}, OPERATOR)
+    with gateway.service.db.read() as session:
+        referrer = session.execute(text("SELECT referrer_id FROM customers WHERE id = :c"), {"c": friend}).scalar_one()
+        counted = session.execute(
+            text("SELECT account_id, amount_kopecks FROM order_turnover WHERE document = 'shipment:S-1'")
+        ).one()
+    assert referrer == survivor  # the friend's purchases now earn the survivor referral points
+    assert tuple(counted) == (_account(gateway, SURVIVOR_CARD), 1000_00)
+    gateway.assert_invariants()
+    with gateway.service.db.write() as session:  # a merge that forgot the turnover would leave it behind
+        session.execute(text("UPDATE order_turnover SET account_id = :a"), {"a": _account(gateway, "2799000000009")})
+    violations = gateway.service.check().violations
+    assert violations == ["order O-8: the turnover of shipment:S-1 counts for another account than the order's"]

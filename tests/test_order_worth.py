@@ -4,11 +4,13 @@ creates or loses a point."""
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.core.orders import PricedOrderLine, order_worth
+from gateway.core.allocation import cumulative_share
+from gateway.core.orders import OrderDocument, PricedOrderLine, order_turnover, order_worth
 
 quantities = st.integers(min_value=1, max_value=50)
 
@@ -66,3 +68,36 @@ def test_accrual_on_payment_unlocks_everything_at_once(lines: list[PricedOrderLi
     worth = order_worth(lines, {}, {}, paid=paid, cancelled=False, accrue_on="payment")
     total = sum(line.points_accrued for line in lines)
     assert (worth.available, worth.pending) == ((total, 0) if paid else (0, total))
+
+
+@given(lines=priced_lines(), data=st.data())
+@settings(max_examples=300, deadline=None)
+def test_turnover_of_shipments_and_returns_adds_up_to_the_goods_kept(
+    lines: list[PricedOrderLine], data: st.DataObject
+) -> None:
+    """However the goods ship and come back, in whatever parts, the turnover is exactly what the
+    goods kept are worth — and every full shipment of a line counts its whole amount."""
+    documents: list[OrderDocument] = []
+    left = {line.line_id: line.quantity for line in lines}
+    kept = {line.line_id: Decimal(0) for line in lines}
+    for number in range(data.draw(st.integers(min_value=1, max_value=4))):
+        shipped = {
+            line_id: Decimal(data.draw(st.integers(min_value=0, max_value=int(rest)))) for line_id, rest in left.items()
+        }
+        documents.append(OrderDocument("shipment", f"S{number}", None, shipped))
+        for line_id, quantity in shipped.items():
+            left[line_id] -= quantity
+            kept[line_id] += quantity
+    returned = {line_id: Decimal(data.draw(st.integers(0, int(q)))) for line_id, q in kept.items()}
+    documents.append(OrderDocument("return", "R", None, returned))
+    documents.append(OrderDocument("shipment", "last", None, dict(left)))  # the rest ships last
+    shares = order_turnover(lines, documents, cancelled=False)
+    assert all(share.amount_kopecks != 0 for share in shares)
+    assert all(share.amount_kopecks < 0 for share in shares if share.document == "return:R")
+    whole = sum(line.amount_kopecks for line in lines)
+    taken_back = sum(
+        cumulative_share(line.amount_kopecks, Fraction(returned[line.line_id]), Fraction(line.quantity))
+        for line in lines
+    )
+    assert sum(share.amount_kopecks for share in shares) == whole - taken_back
+    assert order_turnover(lines, documents, cancelled=True) == []

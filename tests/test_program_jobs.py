@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from contracts.operations import (
     BalanceRequest,
@@ -26,10 +27,13 @@ from contracts.operations import (
     RefundRequest,
     RegisterCustomerRequest,
 )
+from contracts.orders import OrderQuantity, OrderRequest, OrderReturn, OrderShipment
 from gateway.config import GatewayConfig, Settings, load_config
+from gateway.importer.history import HistoryImporter
 from gateway.ledger import program_jobs
+from gateway.ledger.pricing_context import window_turnover
 from gateway.ledger.service import LoyaltyService
-from gateway.store.models import Customer
+from gateway.store.models import Account, Customer
 from gateway.store.models_program import BonusGrant, ProgramJobRun, StatusChange
 from gateway.wiring import build_service
 from gateway.workers.runner import run_once
@@ -310,3 +314,100 @@ def test_the_job_is_registered_and_does_nothing_for_a_program_without_dates(
     finally:
         svc.db.dispose()
     assert timedelta(seconds=jobs["program"].every_seconds) <= timedelta(hours=1)
+
+
+# -- what else counts as turnover: web and ERP orders, the old system's purchases ----------------
+
+
+def place(card: str, version: int, roubles: int, *, shipped: list[tuple[str, int, date]], **extra: Any) -> OrderRequest:
+    """An order of ten tiles for ``roubles``, shipped in parts (id, tiles, day) and maybe more."""
+    return OrderRequest(
+        order_id="W-7",
+        version=version,
+        card_number=card,
+        store="S01",
+        lines=[CartLine(line_id="1", item="TL-1001", quantity=Decimal(10), price=Decimal(roubles) / 10)],
+        paid=True,
+        shipments=[
+            OrderShipment(
+                shipment_id=shipment,
+                shipped_at=noon(day),
+                lines=[OrderQuantity(line_id="1", quantity=Decimal(tiles))],
+            )
+            for shipment, tiles, day in shipped
+        ],
+        **extra,
+    )
+
+
+def test_shipped_order_goods_count_as_turnover_and_raise_the_tier(service: LoyaltyService, clock: FakeClock) -> None:
+    card = "2700000000121"
+    buyer = register(service, card)
+    set_time(clock, noon(date(2026, 2, 2)))
+    buy(service, card, 40_000)
+
+    def apply(request: OrderRequest) -> None:
+        service.apply_order("site", f"order:{request.version}", request)
+
+    apply(place(card, 1, 100_000, shipped=[]))  # placed and paid: nothing shipped, nothing counts
+    assert customer(service, buyer).tier == "base"
+    set_time(clock, noon(date(2026, 2, 5)))
+    apply(place(card, 2, 100_000, shipped=[("S1", 4, date(2026, 2, 4))]))  # 40 000 + 40 000
+    assert customer(service, buyer).tier == "base"
+    apply(place(card, 3, 100_000, shipped=[("S1", 4, date(2026, 2, 4)), ("S2", 6, date(2026, 2, 5))]))
+    upgraded = customer(service, buyer)
+    assert (upgraded.tier, upgraded.tier_since) == ("silver", date(2026, 2, 5))  # 140 000 this quarter
+    with service.db.read() as session:
+        change = session.exec(
+            select(StatusChange).where(StatusChange.customer_id == buyer, StatusChange.new_value == "silver")
+        ).one()
+        assert (change.reason, change.turnover_kopecks) == ("order", 140_000_00)
+    apply(place(card, 3, 100_000, shipped=[("S1", 4, date(2026, 2, 4)), ("S2", 6, date(2026, 2, 5))]))  # replayed
+    with service.db.read() as session:
+        assert turnover_of(session, service, buyer) == 140_000_00
+
+    # six tiles come back: the turnover loses them, the daily job lowers the tier
+    back = OrderReturn(
+        return_id="RT1", returned_at=noon(date(2026, 2, 6)), lines=[OrderQuantity(line_id="1", quantity=Decimal(6))]
+    )
+    set_time(clock, noon(date(2026, 2, 6)))
+    apply(place(card, 4, 100_000, shipped=[("S1", 4, date(2026, 2, 4)), ("S2", 6, date(2026, 2, 5))], returns=[back]))
+    assert customer(service, buyer).tier == "silver"  # a return never lowers a tier on the spot
+    set_time(clock, noon(date(2026, 2, 7)))
+    program_jobs.run_daily(service)
+    assert customer(service, buyer).tier == "base"  # 40 000 + 40 000
+    with service.db.read() as session:
+        assert turnover_of(session, service, buyer) == 80_000_00
+
+    # cancelled: the order counts nothing at all
+    apply(place(card, 5, 100_000, shipped=[("S1", 4, date(2026, 2, 4))], cancelled=True))
+    with service.db.read() as session:
+        assert turnover_of(session, service, buyer) == 40_000_00
+    assert service.check().ok
+
+
+def turnover_of(session: Session, service: LoyaltyService, customer_id: str) -> int:
+    account = session.exec(select(Account.id).where(Account.customer_id == customer_id)).one()
+    return window_turnover(session, service.program, account, service.clock())[0]
+
+
+def test_the_old_systems_purchases_count_towards_the_tier(
+    service: LoyaltyService, clock: FakeClock, database_url: str, tmp_path: Path
+) -> None:
+    card = "2700000000122"
+    buyer = register(service, card)
+    set_time(clock, noon(date(2026, 2, 10)))
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "id;card_number;occurred_at;kind;amount;points_accrued;points_spent;receipt;store;note\n"
+        f"H1;{card};2026-01-20 12:00;purchase;250000;0;0;R-1;S01;\n"
+        f"H2;{card};2026-01-25 12:00;return;20000;0;0;R-1;S01;\n"
+        f"H3;{card};2025-09-20 12:00;purchase;900000;0;0;R-0;S01;\n",  # two quarters ago: too old
+        encoding="utf-8",
+    )
+    report = HistoryImporter(service.db).run(history)
+    assert report.imported == 3 and report.reconciled
+    program_jobs.run_daily(service)
+    assert customer(service, buyer).tier == "silver"  # 230 000 this quarter
+    buy(service, card, 80_000)  # 310 000: gold on this purchase
+    assert customer(service, buyer).tier == "gold"

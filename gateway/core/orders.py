@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
@@ -17,6 +18,7 @@ from typing import Literal
 from gateway.core.allocation import cumulative_share
 
 AccrueOn = Literal["shipment", "payment"]
+DocumentKind = Literal["shipment", "return"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +116,53 @@ def order_worth(
             )
         )
     return OrderWorth(lines=tuple(worth))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDocument:
+    """A shipment or a return of an order: which quantities of which lines, and when."""
+
+    kind: DocumentKind
+    document_id: str
+    at: datetime | None
+    quantities: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnoverShare:
+    """What one shipment (positive) or return (negative) adds to the customer's turnover."""
+
+    document: str  # "shipment:ID" or "return:ID"
+    at: datetime | None
+    amount_kopecks: int
+
+
+def order_turnover(
+    lines: Sequence[PricedOrderLine], documents: Sequence[OrderDocument], *, cancelled: bool
+) -> list[TurnoverShare]:
+    """The turnover an order makes: each shipment adds what the customer pays for the goods it
+    ships (after discounts, including the part paid with points), each return takes its goods'
+    part back. Shares are cumulative per line and kind, so all shipments of a line add up to
+    exactly the line's amount. A cancelled order makes none; documents worth nothing are left out.
+    """
+    if cancelled:
+        return []
+    by_id = {line.line_id: line for line in lines}
+    done: dict[tuple[DocumentKind, str], Decimal] = {}
+    shares: list[TurnoverShare] = []
+    for document in documents:
+        amount = 0
+        for line_id, quantity in document.quantities.items():
+            line = by_id.get(line_id)
+            if line is None or line.quantity <= 0:
+                continue
+            before = done.get((document.kind, line_id), Decimal(0))
+            after = min(before + quantity, line.quantity)
+            done[(document.kind, line_id)] = after
+            amount += _share(line.amount_kopecks, after, line.quantity) - _share(
+                line.amount_kopecks, before, line.quantity
+            )
+        if amount:
+            sign = 1 if document.kind == "shipment" else -1
+            shares.append(TurnoverShare(f"{document.kind}:{document.document_id}", document.at, sign * amount))
+    return shares

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func
+from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
 from gateway.importer.bulk import BulkInsert
@@ -50,7 +50,7 @@ from gateway.importer.common import (
 )
 from gateway.importer.runner import Importer, Tallied, chunked
 from gateway.store.models import Card
-from gateway.store.models_import import ImportedOperation
+from gateway.store.models_import import ImportedOperation, signed_amount
 
 KINDS = ("purchase", "return", "accrual", "redemption", "expiry", "adjustment")
 WITH_AMOUNT = ("purchase", "return")
@@ -231,13 +231,8 @@ def turnover(session: Session, account_ids: Iterable[str], since: datetime, unti
     """Imported purchases minus imported returns, in kopecks, per account, of operations with
     ``since <= occurred_at < until`` — what a tier rule adds to the turnover the gateway itself
     recorded in that window. Accounts without imported operations are absent."""
-    signed = case(
-        (col(ImportedOperation.kind) == "purchase", col(ImportedOperation.amount_kopecks)),
-        (col(ImportedOperation.kind) == "return", -col(ImportedOperation.amount_kopecks)),
-        else_=0,
-    )
     rows = session.execute(
-        select(col(ImportedOperation.account_id), func.sum(signed))
+        select(col(ImportedOperation.account_id), func.sum(signed_amount()))
         .where(
             col(ImportedOperation.account_id).in_(list(account_ids)),
             col(ImportedOperation.occurred_at) >= since,

@@ -35,7 +35,7 @@ from gateway.ledger.giftcard_checks import check_gift_cards
 from gateway.ledger.merge import check_merges
 from gateway.store.db import Database
 from gateway.store.models import Allocation, Hold, LedgerEntry, Lot, Receipt, ReceiptLine
-from gateway.store.models_orders import Order
+from gateway.store.models_orders import Order, OrderTurnover
 
 DRAWING_STATES = ("held", "spent", "expired", "reversed", "unlocked", "transferred")  # transferred: merges
 
@@ -219,3 +219,11 @@ def _check_orders(session: Session, bad: list[str]) -> None:
             bad.append(
                 f"order {order_id}: {posted_spent} points spent, its allocations took {spent.get(str(order_pk), 0)}"
             )
+    astray = session.execute(
+        select(Order.order_id, OrderTurnover.document)
+        .join(OrderTurnover, col(OrderTurnover.order_pk) == col(Order.id))
+        .where(col(OrderTurnover.account_id) != col(Order.account_id))
+        .limit(20)
+    ).all()
+    for order_id, document in astray:
+        bad.append(f"order {order_id}: the turnover of {document} counts for another account than the order's")

@@ -7,8 +7,9 @@ the survivor's account by a ``merge_in`` entry as a lot with the *same* source, 
 expiry and originating transaction (``origin_lot_id`` points back): the points expire when they
 would have, pending points stay pending, and a later refund of a pre-merge receipt finds the
 points that receipt earned. The duplicate's cards, receipts, holds and orders now belong to the
-survivor's account; the duplicate customer is kept, marked ``merged_into`` the survivor, and its
-own entries stay where they were (``gateway.ledger.history`` shows both).
+survivor's account, with their turnover and the customers the duplicate referred; the duplicate
+customer is kept, marked ``merged_into`` the survivor, and its own entries stay where they were
+(``gateway.ledger.history`` shows both).
 
 An open (or captured) hold of the duplicate blocks the merge: the points it reserved would be in
 two places. A merge is done once: merging the same pair again returns the first merge.
@@ -31,7 +32,8 @@ from gateway.ledger.accounts import add_entry, lock_account, take_from_lot
 from gateway.ledger.context import Ctx
 from gateway.store.models import Account, Card, Customer, Hold, LedgerEntry, Lot, PromoCodeUse, Receipt
 from gateway.store.models_accounts import CampaignCodeUse, Company, CustomerMerge
-from gateway.store.models_orders import Order
+from gateway.store.models_import import ImportedOperation
+from gateway.store.models_orders import Order, OrderTurnover
 
 TRANSFERRED = "transferred"
 
@@ -139,6 +141,17 @@ def merge(ctx: Ctx, req: MergeCustomersRequest) -> MergeResult:
         )
     orders = _count(ctx, select(func.count()).select_from(Order).where(Order.account_id == from_account.id))
     ctx.session.execute(update(Order).where(col(Order.account_id) == from_account.id).values(account_id=to_account.id))
+    for turnover in (OrderTurnover, ImportedOperation):  # the duplicate's purchases count for the survivor's tier
+        ctx.session.execute(
+            update(turnover).where(col(turnover.account_id) == from_account.id).values(account_id=to_account.id)
+        )
+    # whom the duplicate brought in, the survivor now refers (referral points go to the survivor)
+    # (the survivor itself, if the duplicate had referred it, is referred by nobody: one person)
+    referred = col(Customer.referrer_id) == merged.id
+    ctx.session.execute(
+        update(Customer).where(referred, col(Customer.id) != survivor.id).values(referrer_id=survivor.id)
+    )
+    ctx.session.execute(update(Customer).where(referred, col(Customer.id) == survivor.id).values(referrer_id=None))
     merged.merged_into = survivor.id
     ctx.session.add(merged)
     row = CustomerMerge(

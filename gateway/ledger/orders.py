@@ -36,7 +36,7 @@ from contracts.orders import OrderLineResult, OrderRecord, OrderRequest, OrderRe
 from gateway.core.orders import NOTHING, OrderWorth, PricedOrderLine, order_worth
 from gateway.core.pricing import price_cart
 from gateway.core.simulation import rule_applications
-from gateway.ledger import members, promos
+from gateway.ledger import members, order_turnover, program_status, promos
 from gateway.ledger.accounts import (
     PENDING_UNTIL_SHIPPED,
     add_entry,
@@ -464,6 +464,8 @@ def apply_order(ctx: Ctx, request: OrderRequest) -> OrderResult:
     order.snapshot_json = request.model_dump_json()
     order.updated_at = ctx.now
     _record(ctx, order, change_id, deltas)
+    order_turnover.book(ctx.session, order, request, priced)
+    program_status.after_order(ctx, card.account_id, order.id)
     ctx.session.add(order)
     ctx.session.flush()
     return order_result(ctx, order, applied=True)

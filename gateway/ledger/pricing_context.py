@@ -2,22 +2,27 @@
 birthday, referrer, whether this is their first purchase, and their turnover in the program's
 window (``gateway/core/rules/tiers.py``).
 
-Turnover is what the customer paid for goods on receipts (after discounts, including the part
-paid with points), net of refunds, dated by when the till closed the receipt.
+Turnover is what the customer paid for goods (after discounts, including the part paid with
+points), net of refunds and returns: on till receipts, dated by when the till closed the receipt;
+on orders, dated by when the goods shipped or came back; and on the old system's receipts the
+migration imported.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from gateway.core.program import Program
 from gateway.core.rules.context import PricingContext, Referrer
 from gateway.ledger.context import Ctx
 from gateway.store.models import Account, Card, Customer, Receipt, ReceiptLine
-from gateway.store.models_orders import Order
+from gateway.store.models_import import ImportedOperation, signed_amount
+from gateway.store.models_orders import Order, OrderTurnover
 
 
 def local_day(program: Program, moment: datetime) -> date:
@@ -30,15 +35,32 @@ def local_midnight(program: Program, day: date) -> datetime:
 
 
 def turnover_between(session: Session, account_id: str, start: datetime, end: datetime, *, up_to: bool = False) -> int:
-    """Kopecks the account's customer paid for goods on receipts closed in ``[start, end)``
-    (``[start, end]`` with ``up_to``: everything booked until now)."""
-    when = func.coalesce(col(Receipt.occurred_at), col(Receipt.created_at))
-    total = session.exec(
+    """Kopecks the account's customer paid for goods in ``[start, end)`` (``[start, end]`` with
+    ``up_to``: everything booked until now): till receipts when they closed, order goods when they
+    shipped (``order_turnover``), and the old system's purchases the migration imported — each net
+    of returns. One round trip: a till waits for this."""
+
+    def within(when: ColumnElement[datetime] | Mapped[datetime]) -> ColumnElement[bool]:
+        return and_(when >= start, when <= end if up_to else when < end)
+
+    closed = func.coalesce(col(Receipt.occurred_at), col(Receipt.created_at))
+    receipts = (
         select(func.coalesce(func.sum(col(ReceiptLine.amount_kopecks) - col(ReceiptLine.refunded_kopecks)), 0))
         .join(Receipt, col(Receipt.id) == col(ReceiptLine.receipt_txn_id))
-        .where(Receipt.account_id == account_id, when >= start, when <= end if up_to else when < end)
-    ).one()
-    return int(total)
+        .where(Receipt.account_id == account_id, within(closed))
+        .scalar_subquery()
+    )
+    orders = (
+        select(func.coalesce(func.sum(col(OrderTurnover.amount_kopecks)), 0))
+        .where(OrderTurnover.account_id == account_id, within(col(OrderTurnover.occurred_at)))
+        .scalar_subquery()
+    )
+    imported = (
+        select(func.coalesce(func.sum(signed_amount()), 0))
+        .where(ImportedOperation.account_id == account_id, within(col(ImportedOperation.occurred_at)))
+        .scalar_subquery()
+    )
+    return int(session.execute(sa_select(receipts + orders + imported)).scalar_one())
 
 
 def window_turnover(session: Session, program: Program, account_id: str, moment: datetime) -> tuple[int, int]:

@@ -26,8 +26,8 @@ from gateway.core.rules.conditions import birthday_passed_within
 from gateway.core.rules.segments import add_months
 from gateway.ledger.accounts import add_lot, lock_account
 from gateway.ledger.context import Ctx
-from gateway.ledger.pricing_context import local_day, window_turnover
-from gateway.ledger.program_status import set_segment, set_tier
+from gateway.ledger.pricing_context import local_day
+from gateway.ledger.program_status import effective_segment, recalculate_tier, set_segment
 from gateway.store.models import Account, Customer
 from gateway.store.models_program import BonusGrant, ProgramJobRun
 
@@ -166,28 +166,6 @@ def transition_segment(ctx: Ctx, customer: Customer, day: date) -> int:
         assert segment.after_months is not None
         changed += set_segment(ctx, customer, segment.becomes, add_months(since, segment.after_months), "transition")
     return changed
-
-
-def effective_segment(program: Program, customer: Customer) -> str | None:
-    return customer.segment if program.segment(customer.segment) is not None else program.default_segment
-
-
-def recalculate_tier(ctx: Ctx, customer: Customer, account_id: str, day: date) -> int:
-    """Set the tier the window's turnover gives: up always, down if the program downgrades."""
-    tiers = ctx.program.tiers
-    if tiers is None:
-        return 0
-    if not tiers.applies_to(effective_segment(ctx.program, customer)):
-        return int(set_tier(ctx, customer, None, day, "schedule")) if customer.tier is not None else 0
-    current, previous = window_turnover(ctx.session, ctx.program, account_id, ctx.now)
-    qualifying = tiers.window.qualifying(current, previous)
-    target = tiers.level_for(qualifying)
-    stored = tiers.level(customer.tier)
-    rising = stored is None or tiers.rank(target.code) > tiers.rank(stored.code)
-    falling = stored is not None and tiers.rank(target.code) < tiers.rank(stored.code) and tiers.downgrade
-    if rising or falling:
-        return int(set_tier(ctx, customer, target.code, day, "schedule", turnover_kopecks=qualifying))
-    return 0
 
 
 def grant_birthday(ctx: Ctx, customer: Customer, account_id: str, day: date) -> int:

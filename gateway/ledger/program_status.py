@@ -11,9 +11,10 @@ from sqlmodel import select
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import RegisterCustomerRequest
 from gateway.core.pricing import PricedCart
+from gateway.core.program import Program
 from gateway.ledger import referrals
 from gateway.ledger.context import Ctx
-from gateway.ledger.pricing_context import local_day
+from gateway.ledger.pricing_context import local_day, window_turnover
 from gateway.store.models import Account, Card, Customer
 from gateway.store.models_program import StatusChange
 
@@ -79,6 +80,63 @@ def set_tier(
     customer.tier_since = since
     ctx.session.add(customer)
     return True
+
+
+def effective_segment(program: Program, customer: Customer) -> str | None:
+    return customer.segment if program.segment(customer.segment) is not None else program.default_segment
+
+
+def recalculate_tier(
+    ctx: Ctx,
+    customer: Customer,
+    account_id: str,
+    day: date,
+    reason: str = "schedule",
+    *,
+    only_up: bool = False,
+    transaction_id: str | None = None,
+) -> int:
+    """Set the tier the window's turnover gives: up always, down if the program downgrades
+    (never with ``only_up``: what a purchase books may only raise a tier, the daily job lowers it)."""
+    tiers = ctx.program.tiers
+    if tiers is None:
+        return 0
+    if not tiers.applies_to(effective_segment(ctx.program, customer)):
+        if only_up or customer.tier is None:
+            return 0
+        return int(set_tier(ctx, customer, None, day, reason))
+    current, previous = window_turnover(ctx.session, ctx.program, account_id, ctx.now)
+    qualifying = tiers.window.qualifying(current, previous)
+    target = tiers.level_for(qualifying)
+    stored = tiers.level(customer.tier)
+    rising = stored is None or tiers.rank(target.code) > tiers.rank(stored.code)
+    falling = stored is not None and tiers.rank(target.code) < tiers.rank(stored.code) and tiers.downgrade
+    if rising or (falling and not only_up):
+        changed = set_tier(
+            ctx, customer, target.code, day, reason, turnover_kopecks=qualifying, transaction_id=transaction_id
+        )
+        return int(changed)
+    return 0
+
+
+def after_order(ctx: Ctx, account_id: str, transaction_id: str) -> None:
+    """What an applied order change does to its customer's standing: goods it shipped may take
+    their turnover into a higher tier at once, as a till purchase does when the program says
+    ``upgrade_on_purchase`` (returns lower it at the next daily job)."""
+    if ctx.program.tiers is None or not ctx.program.tiers.upgrade_on_purchase:
+        return
+    account = ctx.session.get(Account, account_id)
+    customer = ctx.session.get(Customer, account.customer_id) if account is not None else None
+    if customer is not None:
+        recalculate_tier(
+            ctx,
+            customer,
+            account_id,
+            local_day(ctx.program, ctx.now),
+            "order",
+            only_up=True,
+            transaction_id=transaction_id,
+        )
 
 
 def _referrer_of(ctx: Ctx, req: RegisterCustomerRequest) -> Customer | None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, ColumnElement, Index, case
+from sqlmodel import Field, SQLModel, col
 
 from gateway.store.models import _ts
 
@@ -75,3 +75,13 @@ class ImportedOperation(SQLModel, table=True):
     store: str | None = Field(default=None, max_length=128)
     note: str | None = Field(default=None, max_length=256)
     created_at: datetime = Field(sa_column=_ts())
+
+
+def signed_amount() -> ColumnElement[int]:
+    """An imported operation's part of the turnover: a purchase's money adds, a return's takes
+    away, the other kinds count nothing."""
+    return case(
+        (col(ImportedOperation.kind) == "purchase", col(ImportedOperation.amount_kopecks)),
+        (col(ImportedOperation.kind) == "return", -col(ImportedOperation.amount_kopecks)),
+        else_=0,
+    )

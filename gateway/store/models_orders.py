@@ -73,3 +73,22 @@ class OrderFeed(SQLModel, table=True):
 
     client_id: str = Field(primary_key=True, max_length=64)
     last_sequence: int = Field(default=0, sa_type=BigInteger)
+
+
+class OrderTurnover(SQLModel, table=True):
+    """What an order adds to its customer's turnover, one row per shipment (positive) and per
+    return (negative), dated when the goods left or came back. Derived from the order's last
+    applied snapshot and rewritten with it; tier rules read it beside till receipts."""
+
+    __tablename__ = "order_turnover"
+    __table_args__ = (
+        UniqueConstraint("order_pk", "document", name="uq_order_turnover_document"),
+        Index("ix_order_turnover_account_occurred", "account_id", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=_pk())
+    order_pk: str = Field(foreign_key="orders.id", max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    document: str = Field(max_length=140, description="shipment:ID or return:ID at the source")
+    occurred_at: datetime = Field(sa_column=_ts())
+    amount_kopecks: int = Field(sa_type=BigInteger, description="Goods shipped (+) or returned (-), after discounts")

@@ -25,7 +25,7 @@ class StatusChange(SQLModel, table=True):
     attribute: str = Field(max_length=16)  # segment | tier
     old_value: str | None = Field(default=None, max_length=64)
     new_value: str | None = Field(default=None, max_length=64)
-    reason: str = Field(max_length=16)  # registration | purchase | schedule | transition
+    reason: str = Field(max_length=16)  # registration | purchase | order | schedule | transition
     turnover_kopecks: int | None = Field(default=None, sa_type=BigInteger)
     transaction_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = Field(sa_column=_ts())
