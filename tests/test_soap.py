@@ -16,7 +16,7 @@ from zeep.transports import Transport
 
 from adapters.onec.soap.wsdl import NS
 from tests.conftest import Gateway
-from tests.support import SITE
+from tests.support import OPERATOR, SITE, key
 
 CARD = "2700000000014"  # 600 points; demo program: 5 % accrual, at most 30 % by points
 PORTS = {"1.1": "LoyaltySoap", "1.2": "LoyaltySoap12"}
@@ -49,6 +49,7 @@ def cheque(
     paid: str = "0",
     reference: dict[str, Any] | None = None,
     items: list[dict[str, Any]] | None = None,
+    coupons: list[str] | None = None,
 ) -> dict[str, Any]:
     items = (
         items
@@ -92,6 +93,8 @@ def cheque(
     }
     if reference is not None:
         body["ChequeReference"] = reference
+    if coupons:
+        body["Coupons"] = {"Coupon": [{"Number": code} for code in coupons]}
     return {"ChequeRequest": body}
 
 
@@ -158,6 +161,42 @@ def test_a_retried_fiscal_cheque_accrues_once(gateway: Gateway, service: Any) ->
     assert resent.TransactionID == first.TransactionID
     assert gateway.ledger_snapshot() == snapshot
     assert gateway.http.get(f"/api/v1/cards/{CARD}/balance", headers=SITE).json()["available"] == 662
+
+
+def test_coupons_give_the_programs_discount_and_a_single_use_code_is_used_once(gateway: Gateway, service: Any) -> None:
+    created = gateway.http.post(
+        "/api/v1/campaigns",
+        json={"name": "Осень", "description": "10% по купону", "discount_percent": "10"},
+        headers={**OPERATOR, **key()},
+    )
+    assert created.status_code == 200, created.text
+    campaign = created.json()["campaign_id"]
+    batch = gateway.http.post(f"/api/v1/campaigns/{campaign}/batches", json={"count": 1}, headers={**OPERATOR, **key()})
+    codes = gateway.http.get(f"/api/v1/campaigns/{campaign}/batches/{batch.json()['batch_id']}/codes", headers=OPERATOR)
+    code = codes.text.splitlines()[1].split(",")[0]
+
+    soft = service.ProcessRequest(request=cheque("cp-1", "301", "Soft", coupons=[code]), orgName="ORG").ChequeResponse
+    assert soft.ReturnCode == 0
+    assert (soft.Summ, soft.Discount, soft.SummDiscounted) == (
+        Decimal("1250.50"),
+        Decimal("125.05"),
+        Decimal("1125.45"),
+    )
+    assert [(i.Discount, i.SummDiscounted) for i in soft.Item] == [
+        (Decimal("100.00"), Decimal("900.00")),
+        (Decimal("25.05"), Decimal("225.45")),
+    ]
+    assert soft.ChargedBonus == Decimal("56.00")  # 5 % of 1125.45, not of the full price
+
+    fiscal = service.ProcessRequest(request=cheque("cp-2", "301", "Fiscal", coupons=[code]), orgName="ORG")
+    assert (fiscal.ChequeResponse.ReturnCode, fiscal.ChequeResponse.Discount) == (0, Decimal("125.05"))
+    snapshot = gateway.ledger_snapshot()
+    again = service.ProcessRequest(request=cheque("cp-3", "302", "Fiscal", coupons=[code]), orgName="ORG")
+    assert (again.ChequeResponse.ReturnCode, again.ChequeResponse.ErrorCode) == (511, "promocode_unavailable")
+    unknown = service.ProcessRequest(request=cheque("cp-4", "303", "Soft", coupons=["NO-SUCH"]), orgName="ORG")
+    assert unknown.ChequeResponse.ReturnCode == 510
+    assert gateway.ledger_snapshot() == snapshot
+    gateway.assert_invariants()
 
 
 def test_bonus_request_releases_the_soft_hold(gateway: Gateway, service: Any) -> None:

@@ -77,6 +77,7 @@ RETURN_CODES: dict[ErrorCode, int] = {
     ErrorCode.REFUND_EXCEEDS_RECEIPT: 402,
     ErrorCode.GIFT_CARD_NOT_FOUND: 500,
     ErrorCode.PROMOCODE_NOT_FOUND: 510,
+    ErrorCode.PROMOCODE_UNAVAILABLE: 511,
     ErrorCode.IDEMPOTENCY_CONFLICT: 900,
     ErrorCode.IDEMPOTENCY_IN_FLIGHT: 901,
 }
@@ -182,6 +183,25 @@ def _lines(node: Node) -> list[CartLine]:
     return lines
 
 
+MAX_COUPONS = 5
+
+
+def _coupons(node: Node) -> list[str]:
+    """Promo codes of a cheque: ``Coupons/Coupon/Number`` (a single ``Coupon`` may be an object;
+    a ``Coupon`` with the code as its text is read too)."""
+    holder = node.child("Coupons")
+    if holder is None:
+        return []
+    codes = []
+    for coupon in holder.children("Coupon"):
+        code = coupon.text("Number") or (coupon.element.text or "").strip()
+        if code:
+            codes.append(code)
+    if len(codes) > MAX_COUPONS:
+        raise SoapFault("validation_error", f"at most {MAX_COUPONS} Coupons per cheque")
+    return codes
+
+
 def _result_base(tag: str, request_id: str, call: Call, transaction: str | None) -> etree._Element:
     element = el(tag)
     element.append(el("TransactionID", transaction or str(uuid.uuid4())))
@@ -239,6 +259,7 @@ def _sale_cheque(call: Call, node: Node, request_id: str, *, fiscal: bool) -> et
     service, pv = call.service, call.service.program.point_value
     card = _card(node)
     lines = _lines(node)
+    coupons = _coupons(node)
     if not lines:
         raise SoapFault("validation_error", "a cheque needs at least one Item")
     receipt_id = _receipt_id(node)
@@ -249,8 +270,8 @@ def _sale_cheque(call: Call, node: Node, request_id: str, *, fiscal: bool) -> et
     if card is None:
         if points:
             raise LoyaltyError(ErrorCode.VALIDATION_ERROR, "PaidByBonus without a Card")
-        calc = service.calculate(call.client.id, CalculateRequest(lines=lines))
-        spent_lines = {line.line_id: (0, 0) for line in calc.lines}
+        calc = service.calculate(call.client.id, CalculateRequest(lines=lines, promo_codes=coupons))
+        priced = {line.line_id: (0, 0, line.discount) for line in calc.lines}
         accrued, spent, available_payment, balance = 0, 0, 0, None
     elif fiscal:
         booked = service.commit(
@@ -262,10 +283,11 @@ def _sale_cheque(call: Call, node: Node, request_id: str, *, fiscal: bool) -> et
                 lines=lines,
                 hold_id=hold.hold_id if hold else None,
                 points_to_spend=points,
+                promo_codes=coupons,
             ),
         )
         transaction = booked.transaction_id
-        spent_lines = {line.line_id: (line.points_spent, line.points_accrued) for line in booked.lines}
+        priced = {line.line_id: (line.points_spent, line.points_accrued, line.discount) for line in booked.lines}
         accrued, spent, available_payment, balance = booked.points_accrued, booked.points_spent, 0, booked.balance
     else:
         # Price first (the cheque's current hold counts as available): a cheque over the limits
@@ -273,7 +295,11 @@ def _sale_cheque(call: Call, node: Node, request_id: str, *, fiscal: bool) -> et
         calc = service.calculate(
             call.client.id,
             CalculateRequest(
-                card_number=card, lines=lines, points_to_spend=points, hold_id=hold.hold_id if hold else None
+                card_number=card,
+                lines=lines,
+                points_to_spend=points,
+                hold_id=hold.hold_id if hold else None,
+                promo_codes=coupons,
             ),
         )
         if hold is not None and hold.status == "open" and hold.points != points:
@@ -286,28 +312,31 @@ def _sale_cheque(call: Call, node: Node, request_id: str, *, fiscal: bool) -> et
                 HoldRequest(card_number=card, points=points, receipt_id=receipt_id, tag=HOLD_TAG),
             )
         transaction = hold.hold_id if hold else None
-        spent_lines = {line.line_id: (line.points_spent, line.points_accrued) for line in calc.lines}
+        priced = {line.line_id: (line.points_spent, line.points_accrued, line.discount) for line in calc.lines}
         accrued, spent, available_payment = calc.points_to_accrue, points, calc.max_points_payable
         balance = service.balance(call.client.id, BalanceRequest(card_number=card))
+    # The program's discounts (segment, zone, promo code) are the gateway's to give: the cheque
+    # comes back with them per line, so the till charges what the gateway books.
     total = sum((line.total() for line in lines), Decimal(0))
+    discount = sum((priced.get(line.line_id, (0, 0, Decimal(0)))[2] for line in lines), Decimal(0))
     result = _result_base("ChequeResponse", request_id, call, transaction)
     _balance_fields(result, balance, pv)
     result.append(el("Summ", _money(total)))
-    result.append(el("Discount", _money(0)))
-    result.append(el("SummDiscounted", _money(total)))
+    result.append(el("Discount", _money(discount)))
+    result.append(el("SummDiscounted", _money(total - discount)))
     result.append(el("ChargedBonus", _money(accrued * pv)))
     result.append(el("AvailablePayment", _money(available_payment * pv)))
     result.append(el("WriteoffBonus", _money(spent * pv)))
     for line in lines:
-        line_spent, line_accrued = spent_lines.get(line.line_id, (0, 0))
+        line_spent, line_accrued, line_discount = priced.get(line.line_id, (0, 0, Decimal(0)))
         result.append(
             el(
                 "Item",
                 el("PositionNumber", line.line_id),
                 el("Article", line.item),
                 el("Summ", _money(line.total())),
-                el("Discount", _money(0)),
-                el("SummDiscounted", _money(line.total())),
+                el("Discount", _money(line_discount)),
+                el("SummDiscounted", _money(line.total() - line_discount)),
                 el("WriteoffBonus", _money(line_spent * pv)),
                 el("ChargedBonus", _money(line_accrued * pv)),
             )
