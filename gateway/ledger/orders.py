@@ -31,7 +31,7 @@ from sqlmodel import col, select
 
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.money import kopecks_to_money, money_to_kopecks
-from contracts.operations import RuleApplication
+from contracts.operations import BalanceResult, RuleApplication
 from contracts.orders import OrderLineResult, OrderRecord, OrderRequest, OrderResult, OrderStatus
 from gateway.core.orders import NOTHING, OrderWorth, PricedOrderLine, order_worth
 from gateway.core.pricing import price_cart
@@ -88,12 +88,20 @@ def _worth_of(ctx: Ctx, request: OrderRequest, priced: list[PricedOrderLine]) ->
     )
 
 
-def order_result(ctx: Ctx, order: Order, *, applied: bool) -> OrderResult:
+def order_result(
+    ctx: Ctx, order: Order, *, applied: bool, balances: dict[str, BalanceResult] | None = None
+) -> OrderResult:
+    """The order as applied; ``balances`` caches card balances over a page of orders (a feed
+    page often holds many orders of one card, and its balance is the same for all of them)."""
     request = OrderRequest.model_validate_json(order.snapshot_json)
     priced = _PRICED.validate_json(order.priced_json)
     worth = _worth_of(ctx, request, priced)
     by_id = {line.line_id: line for line in priced}
-    card = find_card(ctx, order.card_number)
+    balance = balances.get(order.card_number) if balances is not None else None
+    if balance is None:
+        balance = balance_of(ctx, find_card(ctx, order.card_number))
+        if balances is not None:
+            balances[order.card_number] = balance
     return OrderResult(
         order_id=order.order_id,
         version=order.version,
@@ -123,15 +131,15 @@ def order_result(ctx: Ctx, order: Order, *, applied: bool) -> OrderResult:
         ],
         explanation=_EXPLANATION.validate_json(order.explanation_json),
         updated_at=order.updated_at,
-        balance=balance_of(ctx, card),
+        balance=balance,
     )
 
 
-def record_of(ctx: Ctx, order: Order) -> OrderRecord:
+def record_of(ctx: Ctx, order: Order, balances: dict[str, BalanceResult] | None = None) -> OrderRecord:
     return OrderRecord(
         sequence=order.sequence,
         snapshot=OrderRequest.model_validate_json(order.snapshot_json),
-        result=order_result(ctx, order, applied=True),
+        result=order_result(ctx, order, applied=True, balances=balances),
     )
 
 
@@ -153,7 +161,8 @@ def order_changes(ctx: Ctx, after: int, limit: int) -> list[OrderRecord]:
         .order_by(col(Order.sequence))
         .limit(limit)
     ).all()
-    return [record_of(ctx, row) for row in rows]
+    balances: dict[str, BalanceResult] = {}
+    return [record_of(ctx, row, balances) for row in rows]
 
 
 # ---------------------------------------------------------------------------------------------
