@@ -25,6 +25,7 @@ false): an order never moves backwards. The same version with other content is a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -87,8 +88,8 @@ class OrderRequest(Operation):
             doc_ids = [d.shipment_id if isinstance(d, OrderShipment) else d.return_id for d in documents]
             if len(doc_ids) != len(set(doc_ids)):
                 raise ValueError(f"duplicate id in {label}")
-        shipped = _totals(self.shipments)
-        returned = _totals(self.returns)
+        shipped = line_totals(self.shipments)
+        returned = line_totals(self.returns)
         for line_id in shipped.keys() | returned.keys():
             if line_id not in quantities:
                 raise ValueError(f"line {line_id!r} is shipped or returned but not in lines")
@@ -99,13 +100,14 @@ class OrderRequest(Operation):
         return self
 
     def shipped(self) -> dict[str, Decimal]:
-        return _totals(self.shipments)
+        return line_totals(self.shipments)
 
     def returned(self) -> dict[str, Decimal]:
-        return _totals(self.returns)
+        return line_totals(self.returns)
 
 
-def _totals(documents: list[OrderShipment] | list[OrderReturn]) -> dict[str, Decimal]:
+def line_totals(documents: Sequence[OrderShipment] | Sequence[OrderReturn]) -> dict[str, Decimal]:
+    """Quantities per line over shipment or return documents."""
     totals: dict[str, Decimal] = {}
     for document in documents:
         for line in document.lines:

@@ -344,6 +344,7 @@ def test_shipped_order_goods_count_as_turnover_and_raise_the_tier(service: Loyal
     card = "2700000000121"
     buyer = register(service, card)
     set_time(clock, noon(date(2026, 2, 2)))
+    program_jobs.run_daily(service)
     buy(service, card, 40_000)
 
     def apply(request: OrderRequest) -> None:

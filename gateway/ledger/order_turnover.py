@@ -8,14 +8,13 @@ a return takes its goods back out; a cancelled order counts nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 
 from pydantic import TypeAdapter
 from sqlalchemy import Connection, column, delete, insert, table
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
-from contracts.orders import OrderRequest, OrderReturn, OrderShipment
+from contracts.orders import OrderRequest, line_totals
 from gateway.core.orders import OrderDocument, PricedOrderLine, TurnoverShare, order_turnover
 from gateway.store.models_orders import Order, OrderTurnover
 from gateway.store.types import UTCDateTime
@@ -23,17 +22,10 @@ from gateway.store.types import UTCDateTime
 _PRICED = TypeAdapter(list[PricedOrderLine])
 
 
-def _quantities(document: OrderShipment | OrderReturn) -> dict[str, Decimal]:
-    totals: dict[str, Decimal] = {}
-    for line in document.lines:
-        totals[line.line_id] = totals.get(line.line_id, Decimal(0)) + line.quantity
-    return totals
-
-
 def documents_of(request: OrderRequest) -> list[OrderDocument]:
     """The order's shipments, then its returns, in the order the source listed them."""
-    shipments = [OrderDocument("shipment", s.shipment_id, s.shipped_at, _quantities(s)) for s in request.shipments]
-    returns = [OrderDocument("return", r.return_id, r.returned_at, _quantities(r)) for r in request.returns]
+    shipments = [OrderDocument("shipment", s.shipment_id, s.shipped_at, line_totals([s])) for s in request.shipments]
+    returns = [OrderDocument("return", r.return_id, r.returned_at, line_totals([r])) for r in request.returns]
     return shipments + returns
 
 
@@ -41,13 +33,14 @@ def shares_of(request: OrderRequest, priced: Sequence[PricedOrderLine]) -> list[
     return order_turnover(priced, documents_of(request), cancelled=request.cancelled)
 
 
-def book(session: Session, order: Order, request: OrderRequest, priced: Sequence[PricedOrderLine]) -> None:
-    """Make the order's turnover rows say what its applied snapshot says. A document the source
-    sent without a date keeps the date it was first seen (``order.updated_at``, the time of this
-    change, for a new one)."""
+def book(session: Session, order: Order, request: OrderRequest, priced: Sequence[PricedOrderLine]) -> bool:
+    """Make the order's turnover rows say what its applied snapshot says; whether they changed.
+    A document the source sent without a date keeps the date it was first seen
+    (``order.updated_at``, the time of this change, for a new one)."""
     existing = {
         row.document: row for row in session.exec(select(OrderTurnover).where(OrderTurnover.order_pk == order.id))
     }
+    changed = False
     for share in shares_of(request, priced):
         row = existing.pop(share.document, None)
         if row is None:
@@ -58,13 +51,22 @@ def book(session: Session, order: Order, request: OrderRequest, priced: Sequence
                 occurred_at=share.at or order.updated_at,
                 amount_kopecks=share.amount_kopecks,
             )
+        elif (row.account_id, row.amount_kopecks, row.occurred_at) == (
+            order.account_id,
+            share.amount_kopecks,
+            share.at or row.occurred_at,
+        ):
+            continue
         else:
             row.account_id = order.account_id
             row.amount_kopecks = share.amount_kopecks
             row.occurred_at = share.at or row.occurred_at
         session.add(row)
+        changed = True
     for gone in existing.values():
         session.delete(gone)
+        changed = True
+    return changed
 
 
 def rebuild(connection: Connection) -> int:

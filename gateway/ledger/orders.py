@@ -473,8 +473,8 @@ def apply_order(ctx: Ctx, request: OrderRequest) -> OrderResult:
     order.snapshot_json = request.model_dump_json()
     order.updated_at = ctx.now
     _record(ctx, order, change_id, deltas)
-    order_turnover.book(ctx.session, order, request, priced)
-    program_status.after_order(ctx, card.account_id, order.id)
+    if order_turnover.book(ctx.session, order, request, priced):
+        program_status.after_order(ctx, card.account_id, order.id)
     ctx.session.add(order)
     ctx.session.flush()
     return order_result(ctx, order, applied=True)
