@@ -29,7 +29,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -453,47 +453,47 @@ class FakeErp:
             self._touch(order, at)
             self._logged(ref)
 
+    def _move(
+        self,
+        prefix: str,
+        link: str,
+        lines: Sequence[Line] | Sequence[MoveLine],
+        quantities: dict[int, Decimal | int],
+        at: datetime | None,
+        *,
+        order_ref: str | None = None,
+    ) -> MoveDoc:
+        """A new shipment or return document of ``quantities`` of ``lines`` (by line code); a
+        shipment names its order on each line (``order_ref``)."""
+        by_code = {line.code: line.item for line in lines}
+        self._numbers += 1
+        stamp = self._stamp(at)
+        doc = MoveDoc(
+            ref=str(uuid.uuid4()),
+            number=f"{prefix}-{self._numbers:06d}",
+            date=stamp,
+            data_version="",
+            changed=stamp,
+            link=link,
+            lines=[MoveLine(code, by_code[code], Decimal(q), order_ref) for code, q in quantities.items()],
+        )
+        self._touch(doc, at)
+        return doc
+
     def ship(self, order_ref: str, quantities: dict[int, Decimal | int], at: datetime | None = None) -> str:
         with self._lock:
-            order = self.orders[order_ref]
-            by_code = {line.code: line for line in order.lines}
-            self._numbers += 1
-            ref = str(uuid.uuid4())
-            stamp = self._stamp(at)
-            doc = MoveDoc(
-                ref=ref,
-                number=f"РТ-{self._numbers:06d}",
-                date=stamp,
-                data_version="",
-                changed=stamp,
-                link=order_ref,
-                lines=[MoveLine(code, by_code[code].item, Decimal(q), order_ref) for code, q in quantities.items()],
-            )
-            self._touch(doc, at)
-            self.shipments[ref] = doc
+            doc = self._move("РТ", order_ref, self.orders[order_ref].lines, quantities, at, order_ref=order_ref)
+            self.shipments[doc.ref] = doc
             self._logged(order_ref)
-            return ref
+            return doc.ref
 
     def return_goods(self, shipment_ref: str, quantities: dict[int, Decimal | int], at: datetime | None = None) -> str:
         with self._lock:
             shipment = self.shipments[shipment_ref]
-            by_code = {line.code: line for line in shipment.lines}
-            self._numbers += 1
-            ref = str(uuid.uuid4())
-            stamp = self._stamp(at)
-            doc = MoveDoc(
-                ref=ref,
-                number=f"ВЗ-{self._numbers:06d}",
-                date=stamp,
-                data_version="",
-                changed=stamp,
-                link=shipment_ref,
-                lines=[MoveLine(code, by_code[code].item, Decimal(q)) for code, q in quantities.items()],
-            )
-            self._touch(doc, at)
-            self.returns[ref] = doc
+            doc = self._move("ВЗ", shipment_ref, shipment.lines, quantities, at)
+            self.returns[doc.ref] = doc
             self._logged(shipment.link)
-            return ref
+            return doc.ref
 
     def unpost_shipment(self, ref: str, at: datetime | None = None) -> None:
         with self._lock:
