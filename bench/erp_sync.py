@@ -20,14 +20,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from adapters.onec.erp.wiring import build_runtime
 from bench.common import save, table
 from gateway.config import DEMO_CONFIG, Settings, load_config
 from gateway.seed import seed_demo
 from gateway.store import migrate
 from gateway.wiring import build_service
-from gateway.workers.erp_sync import erp_runtime
-from tests.erp_helpers import erp_config
-from tests.fake_erp import Behaviour, FakeErp
+from testing.erp import erp_config
+from testing.fake_erp import Behaviour, FakeErp
 
 CARDS = ["2700000000014", "2700000000021", "2700000000038"]
 
@@ -55,7 +55,7 @@ def run(url: str, transport: str, args: argparse.Namespace, rate: float, concurr
             throttle={"rate_per_second": rate, "concurrency": concurrency},
             sync={"page_size": args.page_size, "max_pages_per_run": 100_000},
         )
-        runtime = erp_runtime(service, erp_cfg)
+        runtime = build_runtime(service, erp_cfg)
         start = time.monotonic()
         report = runtime.sync.run()
         seconds = time.monotonic() - start

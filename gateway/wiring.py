@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from adapters.bitrix import wiring as bitrix_wiring
+from adapters.onec.erp import wiring as erp_wiring
 from adapters.sms.console import ConsoleProvider
 from adapters.sms.smsaero import SmsAero
 from adapters.sms.smsc import Smsc
@@ -25,7 +26,7 @@ from gateway.outbound.outbox import Subscription
 from gateway.outbound.relay import Deliverer, Relay, RelaySettings
 from gateway.outbound.webhooks import WebhookDeliverer
 from gateway.store.db import Database
-from gateway.workers import accounts_jobs, erp_sync
+from gateway.workers import accounts_jobs
 from gateway.workers.runner import PeriodicJob
 
 NOTIFICATION_JOBS_EVERY = 600.0  # seconds between runs of the (idempotent) date-driven notification jobs
@@ -34,7 +35,13 @@ PROGRAM_JOBS_EVERY = 600.0  # the daily program job (tiers, segments, birthdays)
 
 def subscriptions(config: GatewayConfig) -> list[Subscription]:
     hooks = [Subscription(f"webhook:{hook.id}", frozenset(hook.events)) for hook in config.webhooks]
-    return hooks + erp_sync.subscriptions(config.erp)
+    return hooks + erp_wiring.subscriptions(config.erp)
+
+
+def build_erp(service: LoyaltyService, config: GatewayConfig) -> erp_wiring.ErpRuntime | None:
+    """The ERP integration's parts (one throttle and connection pool), or None without ``erp:``;
+    build it once and pass it to ``build_relay`` and ``build_jobs`` so that both share it."""
+    return erp_wiring.build_runtime(service, config.erp) if config.erp is not None else None
 
 
 def build_service(settings: Settings, config: GatewayConfig, clock: Clock = utc_now) -> LoyaltyService:
@@ -73,19 +80,24 @@ def build_cascade(
 
 
 def build_relay(
-    service: LoyaltyService, config: GatewayConfig, providers: dict[str, MessageProvider] | None = None
+    service: LoyaltyService,
+    config: GatewayConfig,
+    providers: dict[str, MessageProvider] | None = None,
+    erp: erp_wiring.ErpRuntime | None = None,
 ) -> Relay:
     deliverers: dict[str, Deliverer] = {
         f"webhook:{hook.id}": WebhookDeliverer(hook.url, hook.secret, hook.timeout_seconds) for hook in config.webhooks
     }
     deliverers[DESTINATION] = build_cascade(service, config, providers)
-    deliverers.update(erp_sync.build_deliverers(service, config.erp))
+    deliverers.update(erp_wiring.deliverers(erp or build_erp(service, config)))
     deliverers.update(bitrix_wiring.build_deliverers(service, config))
     max_attempts = max((hook.max_attempts for hook in config.webhooks), default=RelaySettings.max_attempts)
     return Relay(service.db, deliverers, settings=RelaySettings(max_attempts=max_attempts), clock=service.clock)
 
 
-def build_jobs(service: LoyaltyService, config: GatewayConfig) -> list[PeriodicJob]:
+def build_jobs(
+    service: LoyaltyService, config: GatewayConfig, erp: erp_wiring.ErpRuntime | None = None
+) -> list[PeriodicJob]:
     """Every periodic job beside the maintenance pass, for ``serve`` and ``gateway worker``."""
     triggers = NotificationTriggers(config.notifications)
     jobs = [
@@ -96,7 +108,7 @@ def build_jobs(service: LoyaltyService, config: GatewayConfig) -> list[PeriodicJ
         ),
     ]
     jobs.extend(bitrix_wiring.build_jobs(service, config))
-    jobs.extend(erp_sync.build_jobs(service, config.erp))
+    jobs.extend(erp_wiring.jobs(erp or build_erp(service, config)))
     jobs.extend(accounts_jobs.build_jobs(service))
     jobs.append(PeriodicJob("program", PROGRAM_JOBS_EVERY, lambda: program_jobs.run_daily(service)))
     return jobs

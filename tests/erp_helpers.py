@@ -7,46 +7,22 @@ import random
 import threading
 import time
 from decimal import Decimal
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from adapters.onec.erp.calls import basic_auth_header
 from adapters.onec.erp.config import ErpConfig
+from adapters.onec.erp.throttle import DbThrottle
 from contracts.operations import BalanceRequest, BalanceResult
 from gateway.config import DEMO_CONFIG, GatewayConfig, load_config
 from gateway.ledger.service import LoyaltyService
 from gateway.store.db import Database
-from gateway.workers.throttle import DbThrottle
-from tests.fake_erp import LOGIN, PASSWORD, FakeErp
+from testing.erp import ERP_CLIENT, erp_config
+from testing.fake_erp import LOGIN, PASSWORD, FakeErp
 from tests.support import FakeClock, card_with_points
 
-ERP_CLIENT = "erp"
-
-
-def erp_config(base_url: str, *, transport: str = "odata", **overrides: Any) -> ErpConfig:
-    """An ``erp:`` section for the fake ERP. No working-hours window unless a test asks for one,
-    so that no test depends on the time of day."""
-    throttle = {"rate_per_second": 50, "concurrency": 4, "windows": [], **overrides.pop("throttle", {})}
-    sync = {"interval_seconds": 1, "page_size": 20, **overrides.pop("sync", {})}
-    retry = {"attempts": 4, "initial_seconds": 0.05, "max_seconds": 0.2, "jitter_seconds": 0.05}
-    retry.update(overrides.pop("retry", {}))
-    return ErpConfig.model_validate(
-        {
-            "base_url": base_url,
-            "transport": transport,
-            "login": LOGIN,
-            "password": PASSWORD,
-            "client_id": ERP_CLIENT,
-            "connect_timeout_seconds": 2,
-            "read_timeout_seconds": 2,
-            "throttle": throttle,
-            "sync": sync,
-            "retry": retry,
-            **overrides,
-        }
-    )
+__all__ = ["ERP_CLIENT", "erp_config"]  # re-exported for the ERP tests
 
 
 def gateway_config(erp: ErpConfig) -> GatewayConfig:

@@ -15,8 +15,8 @@ from adapters.onec.erp.config import ErpConfig
 from adapters.onec.erp.odata import ODataTransport
 from adapters.onec.erp.soap import SoapTransport
 from gateway.core.erp import CallKind, ErpLoyaltyResult, ErpPort, ErpRejected, ErpUnavailable
-from tests.erp_helpers import erp_config
-from tests.fake_erp import Behaviour, FakeErp, Line, ODataFilter
+from testing.erp import erp_config
+from testing.fake_erp import Behaviour, FakeErp, Line, ODataFilter
 
 CARD = "2700000000014"
 STORE = "0f5a3a2e-3c1b-4b8e-9a52-5a1e2a000001"

@@ -21,17 +21,19 @@ from sqlalchemy import func
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from adapters.onec.erp.store import sync_state
+from adapters.onec.erp.sync import derive_version
+from adapters.onec.erp.wiring import build_runtime
 from contracts.orders import OrderResult
 from gateway.config import DEMO_CONFIG
 from gateway.core.erp import ErpOrderChange
 from gateway.ledger.service import LoyaltyService
 from gateway.store.models_erp import ErpOrder
 from gateway.store.models_orders import Order, OrderHistory
-from gateway.workers.erp_sync import derive_version, erp_runtime, sync_state
 from gateway.workers.stuck import StuckTransactions
+from testing.fake_erp import LOGIN, PASSWORD, Behaviour, FakeErp, Line
 from tests.conftest import Gateway
 from tests.erp_helpers import ERP_CLIENT, balance, erp_config, gateway_config, new_card, service_on
-from tests.fake_erp import LOGIN, PASSWORD, Behaviour, FakeErp, Line
 from tests.support import FakeClock, wait_for
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -123,7 +125,7 @@ def expected(service: LoyaltyService, clock: FakeClock) -> tuple[Any, ...]:
     card, card_ref = new_card(service, erp, points=1000)
     order = final_only(erp, card_ref)
     with erp.running() as url:
-        runtime = erp_runtime(service, erp_config(url, name="oracle"))
+        runtime = build_runtime(service, erp_config(url, name="oracle"))
         report = runtime.sync.run()
         runtime.port.close()
     assert report.applied == 1 and report.error is None
@@ -151,7 +153,7 @@ def test_an_order_edited_twice_and_shipped_in_three_parts_whatever_the_arrival_o
         step()
     erp.permute_log(order)
     with erp.running() as url:
-        runtime = erp_runtime(service, erp_config(url, transport="soap", sync={"page_size": 2}))
+        runtime = build_runtime(service, erp_config(url, transport="soap", sync={"page_size": 2}))
         report = runtime.sync.run()
         runtime.port.close()
     assert report.error is None and report.changes == 6
@@ -171,7 +173,7 @@ def test_syncs_between_any_of_the_erp_changes_end_the_same(
     ref, steps = story(erp, card_ref)
     rng = random.Random(seed)
     with erp.running() as url:
-        runtime = erp_runtime(service, erp_config(url, sync={"overlap_seconds": 0}))
+        runtime = build_runtime(service, erp_config(url, sync={"overlap_seconds": 0}))
         for step in steps:
             step()
             if rng.random() < 0.5:
@@ -192,7 +194,7 @@ def test_a_crash_mid_page_rereads_the_page_and_applies_nothing_twice(
         for i in range(10)
     ]
     with erp.running() as url:
-        runtime = erp_runtime(service, erp_config(url, sync={"page_size": 10}))
+        runtime = build_runtime(service, erp_config(url, sync={"page_size": 10}))
         real = service.apply_order
         calls = {"n": 0}
 
@@ -230,7 +232,7 @@ def test_a_flaky_erp_loses_nothing_and_doubles_nothing(service: LoyaltyService, 
             erp.ship(ref, {1: 1}, at=at(i) + timedelta(seconds=30))
     with erp.running() as url:
         config = erp_config(url, read_timeout_seconds=0.4, sync={"page_size": 5}, retry={"attempts": 6})
-        runtime = erp_runtime(service, config)
+        runtime = build_runtime(service, config)
         for _ in range(20):
             report = runtime.sync.run()
             if report.error is None:
@@ -252,7 +254,7 @@ def test_wrong_credentials_stop_the_run_at_once_with_a_clear_error(service: Loya
     _, card_ref = new_card(service, erp)
     erp.create_order([Line(1, "goods-a", D(1), D(100))], card_ref=card_ref, at=at(0))
     with erp.running() as url:
-        runtime = erp_runtime(service, erp_config(url, password="устаревший"))
+        runtime = build_runtime(service, erp_config(url, password="устаревший"))
         report = runtime.sync.run()
         runtime.port.close()
     assert report.error is not None and "401" in report.error and "erp.password" in report.error
@@ -272,7 +274,7 @@ def test_an_unknown_card_is_set_aside_without_blocking_the_others(
     good = erp.create_order([Line(1, "goods-a", D(1), D(100))], card_ref=card_ref, at=at(1))
     with erp.running() as url:
         config = erp_config(url, sync={"retry_failed_seconds": 60})
-        report = erp_runtime(service, config).sync.run()
+        report = build_runtime(service, config).sync.run()
         assert (report.applied, report.failed) == (1, 1)
         assert service.get_order(ERP_CLIENT, good) is not None
         with service.db.read() as session:
@@ -298,11 +300,11 @@ def test_an_unknown_card_is_set_aside_without_blocking_the_others(
 
         # the integrator maps the card; not due yet, so a run does not read it again ...
         mapped = erp_config(url, sync={"retry_failed_seconds": 60}, mapping={"cards": {stranger: card}})
-        assert erp_runtime(service, mapped).sync.run().retried == 0
+        assert build_runtime(service, mapped).sync.run().retried == 0
         # ... until the operator replays it (or its retry falls due)
         assert "next sync run" in stuck.replay(item.id)
-        report = erp_runtime(service, mapped).sync.run()
-        erp_runtime(service, mapped).port.close()
+        report = build_runtime(service, mapped).sync.run()
+        build_runtime(service, mapped).port.close()
     assert (report.retried, report.applied) == (1, 1)
     assert service.get_order(ERP_CLIENT, bad) is not None
     assert [i for i in stuck.list() if i.kind == "erp_order"] == []
@@ -345,7 +347,7 @@ def test_cancelled_deleted_and_unposted_orders(service: LoyaltyService) -> None:
     deleted = erp.create_order([Line(1, "goods-b", D(1), D(1000), points=D(50))], card_ref=card_ref, at=at(1))
     draft = erp.create_order([Line(1, "goods-c", D(1), D(100))], card_ref=card_ref, posted=False, at=at(2))
     with erp.running() as url:
-        runtime = erp_runtime(service, erp_config(url, sync={"overlap_seconds": 0}))
+        runtime = build_runtime(service, erp_config(url, sync={"overlap_seconds": 0}))
         first = runtime.sync.run()
         assert (first.applied, first.skipped) == (2, 1)
         assert balance(service, card).available == 1000 - 150
@@ -404,7 +406,7 @@ def test_with_a_backlog_the_sync_uses_the_allowed_rate_and_never_more(service: L
         erp.create_order([Line(1, f"goods-{i % 7}", D(1), D(100))], card_ref=cards[i % 3][1], at=at(i))
     with erp.running() as url:
         config = erp_config(url, throttle={"rate_per_second": 5, "concurrency": 2}, sync={"page_size": 5})
-        runtime = erp_runtime(service, config)
+        runtime = build_runtime(service, config)
         worker = threading.Thread(target=runtime.sync.run)
         worker.start()
         time.sleep(1.5)
@@ -430,7 +432,7 @@ def test_one_replica_syncs_at_a_time(service: LoyaltyService, database_url: str,
     other = service_on(database_url, clock)
     with erp.running() as url:
         config = erp_config(url)
-        first, second = erp_runtime(service, config), erp_runtime(other, config)
+        first, second = build_runtime(service, config), build_runtime(other, config)
         worker = threading.Thread(target=first.sync.run)
         worker.start()
         assert wait_for(lambda: (s := sync_state(service, config.name)) is not None and s.lease_owner is not None)
@@ -466,7 +468,7 @@ def test_two_writes_in_the_same_second_are_both_applied(service: LoyaltyService)
     _, card_ref = new_card(service, erp)
     ref = erp.create_order([Line(1, "goods-a", D(2), D(100))], card_ref=card_ref, at=at(0))
     with erp.running() as url:
-        runtime = erp_runtime(service, erp_config(url))
+        runtime = build_runtime(service, erp_config(url))
         assert runtime.sync.run().applied == 1
         first = service.get_order(ERP_CLIENT, ref)
         erp.edit_order(ref, lines=[Line(1, "goods-a", D(3), D(100))], at=at(0))
@@ -484,7 +486,7 @@ def test_nothing_is_asked_of_the_erp_in_a_quiet_window(service: LoyaltyService) 
     erp.create_order([Line(1, "goods-a", D(1), D(100))], card_ref=card_ref, at=at(0))
     quiet = {"windows": [{"start": "00:00", "end": "24:00", "rate_per_second": 0, "concurrency": 0}]}
     with erp.running() as url:
-        runtime = erp_runtime(service, erp_config(url, throttle=quiet))
+        runtime = build_runtime(service, erp_config(url, throttle=quiet))
         report = runtime.sync.run()
         runtime.port.close()
     assert report.error is not None and "quiet window" in report.error

@@ -12,11 +12,11 @@ from decimal import Decimal
 import pytest
 
 from adapters.onec.erp.config import ThrottleConfig, ThrottleWindow
+from adapters.onec.erp.throttle import ThrottleTimeout, rate_window, window_at
 from gateway.store.db import Database
 from gateway.store.models_erp import ErpThrottle
-from gateway.workers.throttle import ThrottleTimeout, rate_window, window_at
+from testing.fake_erp import Behaviour, FakeErp
 from tests.erp_helpers import Load, erp_config, throttle_for
-from tests.fake_erp import Behaviour, FakeErp
 from tests.support import FakeClock, wait_for
 
 MOSCOW_MONDAY_10 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # Monday 10:00 in Moscow (UTC+3)

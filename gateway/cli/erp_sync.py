@@ -40,11 +40,12 @@ def status(
     ] = False,
 ) -> None:
     """Cursor, backlog, the allowed rate now, the ERP's latency, the orders that fail."""
+    from adapters.onec.erp.store import failing_orders, sync_state
+    from adapters.onec.erp.wiring import build_runtime
     from gateway.core.erp import ErpError
-    from gateway.workers.erp_sync import erp_runtime, failing_orders, sync_state
 
     service, erp = _erp(config, database_url)
-    runtime = erp_runtime(service, erp)
+    runtime = build_runtime(service, erp)
     state = sync_state(service, erp.name)
     throttle = runtime.throttle.status()
     budget = throttle.budget
@@ -108,11 +109,13 @@ def run(
     """One catch-up run (through the throttle, like the periodic job), with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from adapters.onec.erp.store import retry_now, sync_state
+    from adapters.onec.erp.sync import SyncProgress
+    from adapters.onec.erp.wiring import build_runtime
     from gateway.core.erp import ErpError
-    from gateway.workers.erp_sync import SyncProgress, erp_runtime, retry_now, sync_state
 
     service, erp = _erp(config, database_url)
-    runtime = erp_runtime(service, erp)
+    runtime = build_runtime(service, erp)
     if retry_failed:
         console.print(f"{retry_now(service, erp.name)} failing orders will be read again")
     state = sync_state(service, erp.name)

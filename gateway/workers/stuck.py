@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from adapters.onec.erp import store as erp_sync
 from contracts.errors import LoyaltyError
 from contracts.operations import (
     OPERATION_MODELS,
@@ -39,7 +40,6 @@ from gateway.ledger.points import resolve_due_hold
 from gateway.ledger.service import LoyaltyService
 from gateway.outbound.relay import Relay
 from gateway.store.models import Hold, JournalEntry, OutboxMessage
-from gateway.workers import erp_sync
 
 INTERRUPTED_AFTER = timedelta(minutes=5)
 REPLAYABLE = {

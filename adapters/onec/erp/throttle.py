@@ -51,7 +51,7 @@ from gateway.ledger.context import Clock, utc_now
 from gateway.store.db import Database
 from gateway.store.models_erp import ErpThrottle, ErpThrottleCall
 
-log = logging.getLogger("gateway.workers.throttle")
+log = logging.getLogger("adapters.onec.erp.throttle")
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _KEEP_FINISHED = timedelta(minutes=2)  # finished calls older than this no longer matter (status shows 60 s)

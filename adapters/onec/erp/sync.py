@@ -21,56 +21,33 @@ same version (so the same idempotency key); an older state that arrives after a 
 smaller version, which ``apply_order`` ignores: an order never moves backwards. Two different
 states with the very same change moment (1C stamps to the second) are told apart by the order
 they are read in, which is real time because one replica syncs at a time.
-
-**Push.** Each applied change of an ERP order emits ``order.updated`` into the outbox; the
-relay delivers it through ``ErpResultPusher`` (through the throttle) with the version, and the
-ERP overwrites its record of the order. A message older than the order's current version is
-not sent (the newer version's own message is).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import socket
 import threading
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from adapters.onec.erp import build_transport
 from adapters.onec.erp.config import ErpConfig
+from adapters.onec.erp.throttle import window_at
 from contracts.errors import LoyaltyError
-from contracts.orders import OrderResult
-from gateway.core.erp import (
-    ErpError,
-    ErpLineResult,
-    ErpLoyaltyResult,
-    ErpOrderChange,
-    ErpPage,
-    ErpPort,
-    ErpRejected,
-    ErpUnavailable,
-)
+from gateway.core.erp import ErpError, ErpOrderChange, ErpPage, ErpPort, ErpRejected
 from gateway.ledger.mappings import Unmapped
 from gateway.ledger.service import LoyaltyService
-from gateway.outbound.outbox import Subscription
-from gateway.outbound.relay import Deliverer, PermanentDeliveryError, RetryableDeliveryError
-from gateway.store.models import OutboxMessage
 from gateway.store.models_erp import ErpOrder, ErpSyncState
-from gateway.workers.runner import PeriodicJob
-from gateway.workers.throttle import DbThrottle, window_at
 
-log = logging.getLogger("gateway.workers.erp_sync")
+log = logging.getLogger("adapters.onec.erp.sync")
 
-DESTINATION = "erp"
 TIE_SLOTS = 1000
 
 
@@ -409,153 +386,6 @@ class ErpSync:
             session.add(row)
 
 
-# -- the push of results -------------------------------------------------------------------------
-
-
-def loyalty_result(result: OrderResult) -> ErpLoyaltyResult:
-    return ErpLoyaltyResult(
-        order_id=result.order_id,
-        version=result.version,
-        status=result.status,
-        card_number=result.card_number,
-        points_spent=result.points_spent,
-        points_pending=result.points_pending,
-        points_available=result.points_available,
-        points_accrued=result.points_pending + result.points_available,
-        points_shortfall=result.points_shortfall,
-        balance_available=result.balance.available,
-        updated_at=result.updated_at,
-        lines=tuple(
-            ErpLineResult(
-                line_id=line.line_id,
-                points_spent=line.points_spent,
-                points_accrued=line.points_accrued,
-                points_pending=line.points_pending,
-                points_available=line.points_available,
-            )
-            for line in result.lines
-        ),
-    )
-
-
-class ErpResultPusher:
-    """The relay's deliverer for the ``erp`` destination (``order.updated`` of the ERP's client)."""
-
-    def __init__(self, service: LoyaltyService, config: ErpConfig, port: ErpPort, throttle: DbThrottle) -> None:
-        self.service = service
-        self.config = config
-        self.port = port
-        self.throttle = throttle
-
-    def __call__(self, message: OutboxMessage) -> None:
-        try:
-            body = json.loads(message.payload_json)
-            data = dict(body["data"])
-            client_id = str(data.pop("client_id"))
-            result = OrderResult.model_validate(data)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PermanentDeliveryError(f"not an order.updated message: {exc}") from exc
-        current = self.service.get_order(client_id, result.order_id)
-        if current is not None and current.result.version > result.version:
-            return  # stale: the newer version's own message carries the newer result
-        label, base_rate, _ = window_at(self.config.throttle, self.service.clock())
-        if base_rate == 0:
-            raise RetryableDeliveryError(f"quiet window {label}: the ERP is not called now")
-        try:
-            self.port.push_results([loyalty_result(result)])
-        except ErpUnavailable as exc:
-            raise RetryableDeliveryError(str(exc)) from exc
-        except ErpRejected as exc:
-            raise PermanentDeliveryError(str(exc)) from exc
-
-
-# -- one set of parts per service ----------------------------------------------------------------
-
-
-@dataclass
-class ErpRuntime:
-    throttle: DbThrottle
-    port: ErpPort
-    sync: ErpSync
-    pusher: ErpResultPusher
-
-
-_RUNTIMES: weakref.WeakKeyDictionary[LoyaltyService, ErpRuntime] = weakref.WeakKeyDictionary()
-_RUNTIMES_LOCK = threading.Lock()
-
-
-def erp_runtime(service: LoyaltyService, config: ErpConfig) -> ErpRuntime:
-    """The throttle, transport (one connection pool), sync and pusher of a service's ERP — built
-    once per service, shared by the sync job and the relay."""
-    with _RUNTIMES_LOCK:
-        runtime = _RUNTIMES.get(service)
-        if runtime is None or runtime.sync.config != config:
-            throttle = DbThrottle(
-                service.db,
-                config.name,
-                config.throttle,
-                call_timeout_seconds=config.connect_timeout_seconds + config.read_timeout_seconds,
-                clock=service.clock,
-            )
-            port = build_transport(config, throttle)
-            runtime = ErpRuntime(
-                throttle, port, ErpSync(service, config, port), ErpResultPusher(service, config, port, throttle)
-            )
-            _RUNTIMES[service] = runtime
-        return runtime
-
-
-def failing_orders(service: LoyaltyService, erp: str, limit: int = 50) -> list[ErpOrder]:
-    with service.db.read() as session:
-        return list(
-            session.exec(
-                select(ErpOrder)
-                .where(ErpOrder.erp == erp, ErpOrder.state == "failed")
-                .order_by(col(ErpOrder.updated_at).desc())
-                .limit(limit)
-            ).all()
-        )
-
-
-def sync_state(service: LoyaltyService, erp: str) -> ErpSyncState | None:
-    with service.db.read() as session:
-        return session.get(ErpSyncState, erp)
-
-
-def retry_now(service: LoyaltyService, erp: str, order_ref: str | None = None) -> int:
-    """Make failed orders (one, or all) due for the next sync run."""
-    now = service.clock()
-    with service.db.write() as session:
-        stmt = update(ErpOrder).where(col(ErpOrder.erp) == erp, col(ErpOrder.state) == "failed")
-        if order_ref is not None:
-            stmt = stmt.where(col(ErpOrder.order_ref) == order_ref)
-        return int(session.execute(stmt.values(next_retry_at=now)).rowcount)  # type: ignore[attr-defined]
-
-
-def last_seen(service: LoyaltyService, erp: str) -> datetime | None:
-    with service.db.read() as session:
-        row = session.exec(
-            select(ErpOrder.changed_at).where(ErpOrder.erp == erp).order_by(col(ErpOrder.changed_at).desc()).limit(1)
-        ).first()
-        return row
-
-
-# -- wiring ------------------------------------------------------------------------------------------
-
-
-def subscriptions(config: ErpConfig | None) -> list[Subscription]:
-    """The ERP receives ``order.updated`` of its own client's orders (the results to write back)."""
-    if config is None or not config.sync.push:
-        return []
-    return [Subscription(DESTINATION, frozenset({"order.updated"}), clients=frozenset({config.client_id}))]
-
-
-def build_deliverers(service: LoyaltyService, config: ErpConfig | None) -> dict[str, Deliverer]:
-    if config is None or not config.sync.push:
-        return {}
-    return {DESTINATION: erp_runtime(service, config).pusher}
-
-
 class BackgroundSync:
     """The periodic job: starts a sync run in a thread of its own (a catch-up through a gentle
     budget can take minutes, and the worker's loop must keep sweeping holds and relaying the
@@ -592,45 +422,3 @@ class BackgroundSync:
                 self._thread = threading.Thread(target=self._run, name=f"erp-sync-{self.sync.erp}", daemon=True)
                 self._thread.start()
         return done
-
-
-def build_jobs(service: LoyaltyService, config: ErpConfig | None) -> list[PeriodicJob]:
-    if config is None:
-        return []
-    runtime = erp_runtime(service, config)
-    background = BackgroundSync(runtime.sync)
-    return [PeriodicJob(f"erp_sync.{config.name}", config.sync.interval_seconds, background, stop=background.stop)]
-
-
-# -- stuck items (``gateway tx stuck|show|replay``) --------------------------------------------------
-
-
-def stuck_orders(service: LoyaltyService) -> list[tuple[str, datetime, str]]:
-    """(item id ``erp:<erp>:<order>``, since, what is wrong) of every ERP order set aside."""
-    with service.db.read() as session:
-        rows = session.exec(
-            select(ErpOrder).where(ErpOrder.state == "failed").order_by(col(ErpOrder.first_seen_at))
-        ).all()
-        return [
-            (
-                f"erp:{row.erp}:{row.order_ref}",
-                row.first_seen_at,
-                f"ERP order {row.number or row.order_ref} not applied after {row.failures} tries "
-                f"({row.error_code or 'error'}): {row.error or ''}",
-            )
-            for row in rows
-        ]
-
-
-def stuck_order(service: LoyaltyService, ident: str) -> dict[str, str] | None:
-    erp, _, order_ref = ident.partition(":")
-    with service.db.read() as session:
-        row = session.get(ErpOrder, (erp, order_ref))
-        return {k: str(v) for k, v in row.model_dump().items()} if row is not None else None
-
-
-def replay_stuck(service: LoyaltyService, ident: str) -> str | None:
-    erp, _, order_ref = ident.partition(":")
-    if not retry_now(service, erp, order_ref):
-        return None
-    return "read again from the ERP at the next sync run (or `gateway sync run` now)"

@@ -14,7 +14,7 @@ service the gateway's ERP client uses, with an ERP's manners.
 
 Run it alone as a development tool::
 
-    python -m tests.fake_erp --port 8090 --orders 200
+    python -m testing.fake_erp --port 8090 --orders 200
 """
 
 from __future__ import annotations
