@@ -29,6 +29,7 @@ def _ts(nullable: bool = False, index: bool = False) -> Column[datetime]:
 
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_created_at", "created_at"),)  # reports: registrations per period
 
     id: str = Field(primary_key=True, max_length=36)
     phone: str | None = Field(default=None, max_length=32, unique=True)
@@ -59,6 +60,7 @@ class Account(SQLModel, table=True):
 
 class Card(SQLModel, table=True):
     __tablename__ = "cards"
+    __table_args__ = (Index("ix_cards_created_at", "created_at"),)  # reports: cards issued per period
 
     number: str = Field(primary_key=True, max_length=64)
     ref: str = Field(max_length=36, unique=True, description="Stable GUID of the card for 1C (CardRef)")
@@ -73,7 +75,11 @@ class LedgerEntry(SQLModel, table=True):
     """Append-only. Never updated, never deleted."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_entries_account", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_entries_account", "account_id", "id"),
+        # reports: point flows and liability per period, read from the index alone
+        Index("ix_ledger_entries_created_kind", "created_at", "kind", "points"),
+    )
 
     id: int | None = Field(default=None, sa_column=_pk())
     account_id: str = Field(foreign_key="accounts.id", max_length=36)
@@ -155,7 +161,10 @@ class Receipt(SQLModel, table=True):
     """A committed receipt (our transaction)."""
 
     __tablename__ = "receipts"
-    __table_args__ = (UniqueConstraint("client_id", "receipt_id", name="uq_receipts_client_receipt"),)
+    __table_args__ = (
+        UniqueConstraint("client_id", "receipt_id", name="uq_receipts_client_receipt"),
+        Index("ix_receipts_created_at", "created_at"),  # reports: the receipts of a period
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     client_id: str = Field(max_length=64)
