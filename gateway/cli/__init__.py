@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gateway.cli import accounts, bitrix, erp_sync, importer, program
 from gateway.cli.core import app
+from gateway.cli.report import report
 
 app.add_typer(erp_sync.app, name="sync")
 app.add_typer(importer.app, name="import")
@@ -13,6 +14,7 @@ app.add_typer(accounts.giftcards_app, name="giftcards")
 app.add_typer(accounts.campaigns_app, name="campaigns")
 app.add_typer(bitrix.app, name="bitrix")
 app.command("simulate")(program.simulate)
+app.command("report")(report)
 
 __all__ = ["app", "main"]
 
