@@ -3,6 +3,7 @@ running gateway on loopback built from the demo configuration."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,28 +35,39 @@ def postgres() -> Iterator[PostgresFactory | None]:
     factory.drop_all()
 
 
-def _database_url(backend: str, tmp_path: Path, postgres: PostgresFactory | None) -> str:
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per test process; each test gets a copy (3 ms instead of 0.6 s)."""
+    path = tmp_path_factory.mktemp("template") / "gateway.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _database_url(
+    backend: str, tmp_path: Path, postgres: PostgresFactory | None, request: pytest.FixtureRequest
+) -> str:
     if backend == "postgresql":
         if postgres is None:
             pytest.skip("PostgreSQL not configured: set GATEWAY_TEST_POSTGRES_URL=postgresql://user@host/db")
         return postgres.new_database()
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrate.upgrade(url)
-    return url
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "gateway.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, postgres: PostgresFactory | None) -> str:
+def database_url(tmp_path: Path, postgres: PostgresFactory | None, request: pytest.FixtureRequest) -> str:
     """A fresh, migrated database on the run's backend (GATEWAY_TEST_BACKEND)."""
     if BACKEND not in {"sqlite", "postgresql"}:
         raise pytest.UsageError(f"GATEWAY_TEST_BACKEND must be sqlite or postgresql, not {BACKEND!r}")
-    return _database_url(BACKEND, tmp_path, postgres)
+    return _database_url(BACKEND, tmp_path, postgres, request)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres: PostgresFactory | None) -> str:
     """Parametrized over both backends, for tests that must prove behaviour on each."""
-    return _database_url(str(request.param), tmp_path, postgres)
+    return _database_url(str(request.param), tmp_path, postgres, request)
 
 
 @pytest.fixture
@@ -108,8 +120,13 @@ def start_gateway(database_url: str, clock: FakeClock) -> Iterator[Callable[...,
     stack: list[tuple[object, Gateway]] = []
 
     def start(config: GatewayConfig | None = None, url: str | None = None, workers: bool = False) -> Gateway:
+        # The fixture's own database is migrated already; a database the test brings is migrated
+        # on start as production does.
         settings = Settings(
-            database_url=url or database_url, workers=workers, auto_migrate=True, sweep_interval_seconds=0.05
+            database_url=url or database_url,
+            workers=workers,
+            auto_migrate=url is not None,
+            sweep_interval_seconds=0.05,
         )
         app = create_app(settings, config=config or load_config(DEMO_CONFIG), clock=clock)
         ctx = live_server(app)
