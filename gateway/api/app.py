@@ -16,6 +16,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.bitrix.router import build_router as build_bitrix_router
+from adapters.onec.discountserver.router import build_router as build_discountserver_router
 from adapters.onec.loyaltyservice.router import build_router as build_loyaltyservice_router
 from adapters.onec.soap.router import build_router as build_soap_router
 from contracts.errors import ErrorCode, LoyaltyError
@@ -141,6 +142,7 @@ def create_app(
     app.include_router(registration.router)
     app.include_router(build_loyaltyservice_router())
     app.include_router(build_soap_router())
+    app.include_router(build_discountserver_router())
     app.include_router(build_bitrix_router())
     app.include_router(operator.build_router())
     app.state.csrf_key = operator.new_csrf_key()

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from adapters.onec.discountserver import stuck as discount_server
 from adapters.onec.erp import store as erp_sync
 from contracts.errors import LoyaltyError
 from contracts.operations import (
@@ -150,6 +151,10 @@ class StuckTransactions:
             StuckItem(ident, "erp_order", since, None, detail)
             for ident, since, detail in erp_sync.stuck_orders(self.service)
         ]
+        items += [
+            StuckItem(ident, "store_document", since, card, detail)
+            for ident, since, card, detail in discount_server.refused_documents(self.service)
+        ]
         return items
 
     def show(self, item_id: str) -> ItemHistory:
@@ -181,6 +186,8 @@ class StuckTransactions:
                 return ItemHistory(item=_row(entry))
         if kind == "erp" and (order := erp_sync.stuck_order(self.service, ident)) is not None:
             return ItemHistory(item=order)
+        if kind == discount_server.KIND and (document := discount_server.refused_document(self.service, ident)):
+            return ItemHistory(item=document)
         raise UnknownItem(item_id)
 
     def replay(self, item_id: str) -> str:
@@ -193,6 +200,8 @@ class StuckTransactions:
             return self._replay_request(ident)
         if kind == "erp" and (outcome := erp_sync.replay_stuck(self.service, ident)) is not None:
             return outcome
+        if kind == discount_server.KIND and discount_server.refused_document(self.service, ident) is not None:
+            return "waiting: the store base resends the document from its queue (fix the cause first)"
         raise UnknownItem(item_id)
 
     def replay_all(self) -> dict[str, str]:
