@@ -1,4 +1,6 @@
-"""SOAP 1.1 and 1.2 envelopes and faults."""
+"""SOAP 1.1 and 1.2 envelopes and faults, written as ASP.NET (Manzana's ``POSProcessing.asmx``)
+writes them: ``soap:Envelope``/``soap:Body`` (``soap12:`` for 1.2), the payload in Manzana's
+default namespace with unprefixed children."""
 
 from __future__ import annotations
 
@@ -11,11 +13,16 @@ from adapters.onec.soap.wsdl import NS
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+XSD = "http://www.w3.org/2001/XMLSchema"
 Version = Literal["1.1", "1.2"]
 CONTENT_TYPE: dict[Version, str] = {
     "1.1": "text/xml; charset=utf-8",
     "1.2": "application/soap+xml; charset=utf-8",
 }
+OPERATIONS = ("ProcessRequest", "ProcessRequestInfo")
+# Manzana's namespace, unprefixed (lxml takes None for the default prefix; its stubs say str).
+DEFAULT_NS: dict[str, str] = {None: NS}  # type: ignore[dict-item]
 
 
 class SoapFault(Exception):
@@ -31,7 +38,11 @@ class SoapFault(Exception):
 @dataclass(frozen=True)
 class Incoming:
     version: Version
-    operation: etree._Element  # the ProcessRequest element
+    operation: etree._Element  # the ProcessRequest or ProcessRequestInfo element
+
+    @property
+    def batched(self) -> bool:
+        return local(self.operation) == "ProcessRequestInfo"
 
 
 def local(element: etree._Element) -> str:
@@ -50,14 +61,14 @@ def open_envelope(root: etree._Element) -> Incoming:
     op_name = etree.QName(operation)
     if op_name.namespace != NS:
         raise SoapFault("validation_error", f"unknown namespace {op_name.namespace!r}; expected {NS}")
-    if op_name.localname != "ProcessRequest":
+    if op_name.localname not in OPERATIONS:
         raise SoapFault("validation_error", f"unknown operation {op_name.localname!r}")
     return Incoming(version=version, operation=operation)
 
 
 def _envelope(version: Version) -> tuple[etree._Element, etree._Element]:
-    ns = SOAP11 if version == "1.1" else SOAP12
-    envelope = etree.Element(f"{{{ns}}}Envelope", nsmap={"soap": ns, "tns": NS})
+    ns, prefix = (SOAP11, "soap") if version == "1.1" else (SOAP12, "soap12")
+    envelope = etree.Element(f"{{{ns}}}Envelope", nsmap={prefix: ns, "xsi": XSI, "xsd": XSD})
     body = etree.SubElement(envelope, f"{{{ns}}}Body")
     return envelope, body
 
@@ -71,21 +82,20 @@ def reply(version: Version, payload: etree._Element) -> bytes:
 def fault(version: Version, error: SoapFault) -> bytes:
     envelope, body = _envelope(version)
     ns = SOAP11 if version == "1.1" else SOAP12
-    detail_payload = etree.Element(f"{{{NS}}}LoyaltyFault")
+    detail_payload = etree.Element(f"{{{NS}}}LoyaltyFault", nsmap=DEFAULT_NS)
     etree.SubElement(detail_payload, f"{{{NS}}}Code").text = error.code
     etree.SubElement(detail_payload, f"{{{NS}}}Message").text = error.message
+    node = etree.SubElement(body, f"{{{ns}}}Fault")
     if version == "1.1":
-        node = etree.SubElement(body, f"{{{ns}}}Fault")
         etree.SubElement(node, "faultcode").text = "soap:Client" if error.sender else "soap:Server"
         etree.SubElement(node, "faultstring").text = f"{error.code}: {error.message}"
         etree.SubElement(node, "detail").append(detail_payload)
     else:
-        node = etree.SubElement(body, f"{{{ns}}}Fault")
         code = etree.SubElement(node, f"{{{ns}}}Code")
-        etree.SubElement(code, f"{{{ns}}}Value").text = "soap:Sender" if error.sender else "soap:Receiver"
+        etree.SubElement(code, f"{{{ns}}}Value").text = "soap12:Sender" if error.sender else "soap12:Receiver"
         reason = etree.SubElement(node, f"{{{ns}}}Reason")
         text = etree.SubElement(reason, f"{{{ns}}}Text")
-        text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+        text.set("{http://www.w3.org/XML/1998/namespace}lang", "ru")
         text.text = f"{error.code}: {error.message}"
         etree.SubElement(node, f"{{{ns}}}Detail").append(detail_payload)
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))

@@ -1,4 +1,6 @@
-"""``/soap/loyalty``: the WSDL at ``?wsdl`` (GET) and ``ProcessRequest`` (POST, SOAP 1.1 or 1.2)."""
+"""``/soap/loyalty``: the WSDL at ``?wsdl`` (GET); ``ProcessRequest`` and ``ProcessRequestInfo``
+(POST, SOAP 1.1 or 1.2). Faults go out as SOAP's HTTP bindings say: 500 for SOAP 1.1, 400 for a
+SOAP 1.2 ``Sender`` fault."""
 
 from __future__ import annotations
 
@@ -6,9 +8,11 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from adapters.onec.soap import envelope, handlers, wsdl
+from adapters.onec.soap.decoding import to_utf8
 from contracts.errors import LoyaltyError
 from gateway import xmlsafe
 
@@ -21,7 +25,9 @@ def _version_hint(request: Request) -> envelope.Version:
     return "1.2" if "application/soap+xml" in content_type else "1.1"
 
 
-def _fault(version: envelope.Version, error: envelope.SoapFault, status: int = 500) -> Response:
+def _fault(version: envelope.Version, error: envelope.SoapFault, status: int | None = None) -> Response:
+    if status is None:
+        status = 400 if version == "1.2" and error.sender else 500
     headers = {"WWW-Authenticate": 'Basic realm="loyalty-soap", charset="UTF-8"'} if status == 401 else None
     return Response(
         envelope.fault(version, error), status_code=status, media_type=envelope.CONTENT_TYPE[version], headers=headers
@@ -44,9 +50,9 @@ def build_router() -> APIRouter:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > xmlsafe.MAX_BYTES:
             return _fault(version, envelope.SoapFault("validation_error", "message too large"))
-        body = b""
+        body = bytearray()
         async for chunk in request.stream():
-            body += chunk
+            body.extend(chunk)
             if len(body) > xmlsafe.MAX_BYTES:
                 return _fault(version, envelope.SoapFault("validation_error", "message too large"))
         try:
@@ -54,7 +60,7 @@ def build_router() -> APIRouter:
         except LoyaltyError as exc:
             return _fault(version, envelope.SoapFault(exc.code.value, exc.message), status=401)
         try:
-            incoming = envelope.open_envelope(xmlsafe.parse(body, request.headers.get("content-type")))
+            incoming = envelope.open_envelope(xmlsafe.parse(to_utf8(bytes(body), request.headers.get("content-type"))))
         except xmlsafe.UnsafeXml as exc:
             return _fault(version, envelope.SoapFault("validation_error", str(exc)))
         except envelope.SoapFault as exc:
@@ -67,6 +73,10 @@ def build_router() -> APIRouter:
             return _fault(incoming.version, exc)
         except LoyaltyError as exc:
             return _fault(incoming.version, envelope.SoapFault(exc.code.value, exc.message))
+        except ValidationError as exc:  # a value no operation accepts is the client's error
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return _fault(incoming.version, envelope.SoapFault("validation_error", f"{where}: {first['msg']}"))
         except Exception:
             log.exception(
                 "SOAP ProcessRequest by %s failed: %s", client.id, handlers.request_summary(incoming.operation)
