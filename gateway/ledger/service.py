@@ -93,6 +93,7 @@ from gateway.ledger.context import Clock, Ctx, utc_now
 from gateway.ledger.idempotency import IN_FLIGHT_LEASE, run_idempotent
 from gateway.ledger.invariants import InvariantReport, check_ledger
 from gateway.ledger.mappings import Unmapped, list_unmapped, record_unmapped
+from gateway.ledger.transaction_lookup import FoundTransaction, find_by_id_prefix
 from gateway.outbound.events import events_for
 from gateway.outbound.outbox import Event, Subscription, publish
 from gateway.store.db import Database
@@ -198,6 +199,12 @@ class LoyaltyService:
         with self.db.read() as session:
             ctx = Ctx(self.db, session, self.program, now, client_id)
             return points.find_holds(ctx, card_number, tag, statuses)
+
+    def find_transaction(self, client_id: str, id_prefix: str) -> FoundTransaction | None:
+        """This client's receipt (else hold) whose id starts with ``id_prefix`` — for protocols
+        that refer to a transaction by a number derived from its id (SOAP ``TransactionID``)."""
+        with self.db.read() as session:
+            return find_by_id_prefix(session, client_id, id_prefix)
 
     def stored_result(self, client_id: str, key: str) -> tuple[str, str] | None:
         """(operation, result JSON) of a request this client completed under ``key``, if any —
