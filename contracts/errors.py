@@ -59,6 +59,8 @@ class ErrorCode(StrEnum):
     SIGNATURE_INVALID = "signature_invalid"
     REQUEST_EXPIRED = "request_expired"
     WEBHOOK_TOKEN_INVALID = "webhook_token_invalid"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFIG_ERROR = "config_error"
     INTERNAL_ERROR = "internal_error"
 
@@ -132,6 +134,8 @@ ERROR_CATALOGUE: dict[ErrorCode, ErrorSpec] = {
         401, "The request's timestamp is missing or outside the replay window; check the sender's clock."
     ),
     ErrorCode.WEBHOOK_TOKEN_INVALID: ErrorSpec(403, "Unknown sender or wrong application token."),
+    ErrorCode.PAYLOAD_TOO_LARGE: ErrorSpec(413, "The request body is larger than this endpoint accepts."),
+    ErrorCode.METHOD_NOT_ALLOWED: ErrorSpec(405, "The resource does not support this HTTP method; see Allow."),
     ErrorCode.CONFIG_ERROR: ErrorSpec(500, "The gateway configuration is invalid."),
     ErrorCode.INTERNAL_ERROR: ErrorSpec(500, "Unexpected failure; nothing was changed."),
 }

@@ -7,7 +7,7 @@ Every inbound protocol produces one of the ``*Request`` models below and renders
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -16,8 +16,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from contracts.money import Money, Points, Quantity
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+# Free text people type (names, reasons): no control characters but tab and line breaks. A NUL
+# in particular is refused here with a validation error: PostgreSQL cannot store it in text.
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Name = Annotated[str, Field(max_length=256, pattern=PLAIN_TEXT)]
+Phone = Annotated[str, Field(min_length=5, max_length=32, pattern=r"^[^\x00-\x1f\x7f]+$")]
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f]+"
+Email = Annotated[str, Field(max_length=254, pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")]
 CardNumber = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z\-_]+$")]
 PositivePoints = Annotated[int, Field(gt=0, le=10**12)]
+_KOPECK = Decimal("0.01")
 
 
 class Operation(BaseModel):
@@ -63,7 +71,7 @@ class OperationKind(StrEnum):
 class CartLine(Operation):
     line_id: Identifier = Field(description="Line id unique within the receipt (1C LineUID, position no.)")
     item: Identifier = Field(description="Goods reference: SKU, article or 1C GUID")
-    item_name: str | None = Field(default=None, max_length=256)
+    item_name: Name | None = None
     price_type: Identifier | None = None
     quantity: Quantity
     price: Money
@@ -75,6 +83,18 @@ class CartLine(Operation):
         if self.amount is not None:
             return self.amount
         return (self.price * self.quantity).quantize(Decimal("0.01"))
+
+    @model_validator(mode="after")
+    def _amount_within_price(self) -> CartLine:
+        # A line total is price x quantity less the till's discounts; one kopeck per unit (and one
+        # more) covers prices rounded to kopecks. Anything above would accrue on money not paid.
+        if self.amount is not None:
+            ceiling = (self.price * self.quantity + self.quantity * _KOPECK + _KOPECK).quantize(
+                _KOPECK, rounding=ROUND_HALF_UP
+            )
+            if self.amount > ceiling:
+                raise ValueError(f"amount {self.amount} is above price x quantity ({self.price} x {self.quantity})")
+        return self
 
 
 class Cart(Operation):
@@ -178,9 +198,9 @@ class BalanceRequest(Operation):
 
 
 class RegisterCustomerRequest(Operation):
-    phone: str | None = Field(default=None, min_length=5, max_length=32)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    name: str | None = Field(default=None, max_length=256)
+    phone: Phone | None = None
+    email: Email | None = None
+    name: Name | None = None
     birth_date: date | None = None
     card_number: CardNumber | None = None
     external_ref: Identifier | None = None
@@ -202,8 +222,8 @@ class RegisterCustomerRequest(Operation):
 
 
 class LookupCustomerRequest(Operation):
-    phone: str | None = Field(default=None, min_length=5, max_length=32)
-    email: str | None = Field(default=None, max_length=254)
+    phone: Phone | None = None
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^\x00-\x1f\x7f]+$")] | None = None
     card_number: CardNumber | None = None
     card_ref: Identifier | None = Field(default=None, description="The card's GUID (1C CardRef)")
     customer_id: Identifier | None = None
@@ -224,13 +244,13 @@ class IssueCardRequest(Operation):
 class ReplaceCardRequest(Operation):
     card_number: CardNumber
     new_card_number: CardNumber | None = None
-    reason: str | None = Field(default=None, max_length=256)
+    reason: Name | None = None
 
 
 class GiftCardIssueRequest(Operation):
     number: CardNumber | None = Field(default=None, description="Printed number; generated when absent")
     amount: Money = Field(gt=0)
-    name: str = Field(default="Подарочный сертификат", min_length=1, max_length=150)
+    name: str = Field(default="Подарочный сертификат", min_length=1, max_length=150, pattern=PLAIN_TEXT)
     expires_at: AwareDatetime | None = None
 
 

@@ -55,6 +55,9 @@ class ClientConfig(BaseModel):
     login: str | None = Field(default=None, description="HTTP Basic login (may be Cyrillic)")
     password: str | None = None
     tokens: list[str] = Field(default_factory=list, description="Bearer tokens")
+    grants: list[Literal["gift_cards.issue"]] = Field(
+        default_factory=list, description="Operations beyond the kind's role (docs/security.md, the role matrix)"
+    )
 
     @model_validator(mode="after")
     def _has_credentials(self) -> ClientConfig:

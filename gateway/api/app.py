@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,6 +23,8 @@ from contracts.errors import ErrorCode, LoyaltyError
 from gateway import __version__
 from gateway.api import accounts, campaigns, giftcards, operator, orders, program, registration, v1
 from gateway.api.auth import Authenticator
+from gateway.api.limits import LimitsMiddleware
+from gateway.api.openapi import secure_openapi
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.core.messaging import MessageProvider
 from gateway.ledger.context import Clock, utc_now
@@ -35,21 +37,35 @@ from gateway.workers.runner import WorkerRunner
 log = logging.getLogger("gateway.api")
 
 
-def _error(status: int, code: ErrorCode | str, message: str, details: Any = None) -> JSONResponse:
+def _error(
+    status: int,
+    code: ErrorCode | str,
+    message: str,
+    details: Any = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"code": str(code), "message": message}
     if details:
         body["details"] = details
     headers = {"WWW-Authenticate": 'Basic realm="loyalty-gateway", charset="UTF-8"'} if status == 401 else {}
     if isinstance(details, dict) and "retry_after" in details:
         headers["Retry-After"] = str(details["retry_after"])
+    headers.update(extra_headers or {})
     return JSONResponse({"error": body}, status_code=status, headers=headers or None)
 
 
-def _validation_details(errors: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-        for e in errors
-    ]
+def _validation_details(errors: list[Any]) -> dict[str, Any]:
+    # An object, as every other error's details (the OpenAPI ErrorBody): the problems under "errors".
+    return {
+        "errors": [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "message": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in errors
+        ]
+    }
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -71,10 +87,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: ErrorCode.NOT_FOUND, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN}.get(
-            exc.status_code, ErrorCode.VALIDATION_ERROR
-        )
-        return _error(exc.status_code, code, str(exc.detail))
+        code = {
+            404: ErrorCode.NOT_FOUND,
+            401: ErrorCode.UNAUTHORIZED,
+            403: ErrorCode.FORBIDDEN,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+            413: ErrorCode.PAYLOAD_TOO_LARGE,
+        }.get(exc.status_code, ErrorCode.VALIDATION_ERROR)
+        return _error(exc.status_code, code, str(exc.detail), extra_headers=exc.headers)  # 405 keeps its Allow
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -145,7 +165,8 @@ def create_app(
     app.include_router(build_discountserver_router())
     app.include_router(build_bitrix_router())
     app.include_router(operator.build_router())
-    app.state.csrf_key = operator.new_csrf_key()
+    app.add_middleware(LimitsMiddleware, authenticator=app.state.authenticator)
+    secure_openapi(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -2,14 +2,15 @@
 
 Server-rendered (Jinja2, autoescaped), behind HTTP Basic with operator credentials. Replay is a
 POST form carrying a CSRF token bound to the operator and the item, so a page elsewhere cannot
-make the operator's browser replay anything.
+make the operator's browser replay anything. The token's key is the installation's (kept in the
+database), so a form rendered by one server process is accepted by every other. Pages may not be
+framed and load nothing from elsewhere (``X-Frame-Options``, ``Content-Security-Policy``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -22,15 +23,42 @@ from contracts.errors import ErrorCode, LoyaltyError
 from gateway.api.auth import require_operator
 from gateway.config import ClientConfig
 from gateway.ledger import journal
+from gateway.notify.verification import shared_secret
 from gateway.workers.stuck import StuckTransactions, UnknownItem
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 Operator = Annotated[ClientConfig, Depends(require_operator)]
 
 
+CSRF_SECRET = "operator-csrf"
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _csrf_key(request: Request) -> bytes:
+    key: bytes | None = getattr(request.app.state, "csrf_key", None)
+    if key is None:
+        service = request.app.state.service
+        with service.db.write() as session:
+            key = shared_secret(session, CSRF_SECRET, service.clock())
+        request.app.state.csrf_key = key
+    return key
+
+
 def _csrf(request: Request, operator: ClientConfig, item_id: str) -> str:
-    key: bytes = request.app.state.csrf_key
-    return hmac.new(key, f"{operator.id}|{item_id}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_csrf_key(request), f"{operator.id}|{item_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _secured(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def _stuck(request: Request) -> StuckTransactions:
@@ -48,10 +76,13 @@ def build_router() -> APIRouter:
         report = service.check()
         with service.db.read() as session:
             recent = journal.query(session, limit=30)
-        return TEMPLATES.TemplateResponse(
+        from adapters.bitrix.maintenance import failed_exchange_files
+
+        page = TEMPLATES.TemplateResponse(
             request,
             "operator.html",
             {
+                "cml_failed": failed_exchange_files(service.db),
                 "items": items,
                 "tokens": {item.id: _csrf(request, operator, item.id) for item in items},
                 "report": report,
@@ -60,6 +91,7 @@ def build_router() -> APIRouter:
                 "operator": operator,
             },
         )
+        return _secured(page)
 
     @router.get("/items/{item_id}", response_class=HTMLResponse)
     def item(request: Request, item_id: str, operator: Operator) -> Response:
@@ -67,11 +99,12 @@ def build_router() -> APIRouter:
             history = _stuck(request).show(item_id)
         except UnknownItem as exc:
             raise LoyaltyError(ErrorCode.NOT_FOUND, f"no transaction {item_id}") from exc
-        return TEMPLATES.TemplateResponse(
+        page = TEMPLATES.TemplateResponse(
             request,
             "operator_item.html",
             {"item_id": item_id, "history": history, "token": _csrf(request, operator, item_id)},
         )
+        return _secured(page)
 
     @router.post("/replay")
     def replay(
@@ -88,10 +121,6 @@ def build_router() -> APIRouter:
             outcome = "no such transaction"
         except LoyaltyError as exc:
             outcome = f"failed: {exc.code.value}: {exc.message}"
-        return RedirectResponse(f"/operator?flash={quote(f'{item_id}: {outcome}')}", status_code=303)
+        return _secured(RedirectResponse(f"/operator?flash={quote(f'{item_id}: {outcome}')}", status_code=303))
 
     return router
-
-
-def new_csrf_key() -> bytes:
-    return secrets.token_bytes(32)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
 
 from contracts.operations import CardNumber, CustomerResult, RegisterCustomerRequest
 from gateway.api.auth import current_client, require_operator
@@ -23,6 +23,11 @@ class CodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(min_length=5, max_length=32)
+    customer_ip: IPvAnyAddress | None = Field(
+        default=None,
+        description="The end customer's address as the site saw it: codes are limited per address "
+        "too. Not the calling system's own address, which all of a site's visitors share.",
+    )
 
 
 class CodeSentOut(BaseModel):
@@ -47,15 +52,13 @@ def _verification(request: Request) -> PhoneVerification:
     return verification
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 @router.post("/registration/code", response_model=CodeSentOut, status_code=202)
 def send_code(body: CodeRequest, request: Request, _client: Client) -> CodeSentOut:
     """Send a confirmation code to the phone (Telegram or SMS, by the configured cascade).
-    Rate-limited per phone and per client address: 429 ``rate_limited`` with ``Retry-After``."""
-    sent = _verification(request).request_code(body.phone, _client_ip(request))
+    Rate-limited per phone and per end customer's address (``customer_ip``): 429 ``rate_limited``
+    with ``Retry-After``."""
+    address = str(body.customer_ip) if body.customer_ip is not None else None
+    sent = _verification(request).request_code(body.phone, address)
     return CodeSentOut(phone=sent.phone_masked, expires_at=sent.expires_at, resend_after=sent.resend_after)
 
 

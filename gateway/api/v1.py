@@ -47,7 +47,7 @@ from contracts.operations import (
     RegisterCustomerRequest,
     ReplaceCardRequest,
 )
-from gateway.api.auth import current_client, require_operator
+from gateway.api.auth import current_client, require, require_operator
 from gateway.config import ClientConfig
 from gateway.ledger.service import LoyaltyService
 
@@ -284,7 +284,9 @@ def unmapped_refs(
 def issue_gift_card(
     body: GiftCardIssueRequest, client: Client, service: Service, key: IdempotencyKey = None
 ) -> GiftCardResult:
-    """Issue a gift certificate for ``amount`` roubles (number given or generated)."""
+    """Issue a gift certificate for ``amount`` roubles (number given or generated). Operators, and
+    clients the configuration grants ``gift_cards.issue``: a certificate is money."""
+    require(client, "gift_cards.issue")
     return service.gift_card_issue(client.id, _key(key), body)
 
 

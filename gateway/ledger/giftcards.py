@@ -147,7 +147,8 @@ def hold(ctx: Ctx, req: GiftCardHoldRequest) -> GiftCardResult:
 
 def _open_hold(ctx: Ctx, hold_id: str) -> GiftCardHold:
     row = ctx.session.get(GiftCardHold, hold_id)
-    if row is None:
+    # Another client's hold is unknown to the caller: it may neither redeem nor release it.
+    if row is None or row.client_id != ctx.client_id:
         raise LoyaltyError(ErrorCode.HOLD_NOT_FOUND, hold_id=hold_id)
     return row
 

@@ -282,6 +282,15 @@ def _get_hold(ctx: Ctx, hold_id: str) -> Hold:
     return row
 
 
+def _own_hold(ctx: Ctx, hold_id: str) -> Hold:
+    """A hold the calling client made: another client's hold is reported as unknown, so hold ids
+    read elsewhere (a receipt, a history page) neither reveal nor move anyone else's points."""
+    row = _get_hold(ctx, hold_id)
+    if row.client_id != ctx.client_id:
+        raise LoyaltyError(ErrorCode.HOLD_NOT_FOUND, hold_id=hold_id)
+    return row
+
+
 def _not_usable(row: Hold) -> LoyaltyError:
     """Why a hold can no longer be captured or committed: a hold the sweeper voided at its
     deadline is reported as expired, whoever got there first (the till or the sweeper)."""
@@ -291,7 +300,7 @@ def _not_usable(row: Hold) -> LoyaltyError:
 
 
 def cancel(ctx: Ctx, req: CancelRequest) -> CancelResult:
-    row = _get_hold(ctx, req.hold_id)
+    row = _own_hold(ctx, req.hold_id)
     lock_account(ctx, row.account_id)
     ctx.session.refresh(row)  # re-read under the lock: another writer may have resolved it
     if row.status not in ("open", "captured"):
@@ -302,7 +311,7 @@ def cancel(ctx: Ctx, req: CancelRequest) -> CancelResult:
 
 
 def capture(ctx: Ctx, req: CaptureRequest) -> HoldResult:
-    row = _get_hold(ctx, req.hold_id)
+    row = _own_hold(ctx, req.hold_id)
     lock_account(ctx, row.account_id)
     ctx.session.refresh(row)
     if row.status == "captured" and row.captured_points == req.points:
@@ -329,7 +338,7 @@ def capture(ctx: Ctx, req: CaptureRequest) -> HoldResult:
 def remember_cart(ctx: Ctx, hold_id: str, lines: list[CartLine]) -> None:
     """Keep the last calculated cart on an unresolved hold: if its receipt never arrives, the
     gateway books that cart (what the till showed the customer) instead of a bare payment."""
-    row = _get_hold(ctx, hold_id)
+    row = _own_hold(ctx, hold_id)
     if row.status in ("open", "captured"):
         row.cart_json = _CART.dump_json(lines).decode()
         ctx.session.add(row)
@@ -464,12 +473,15 @@ _CART = TypeAdapter(list[CartLine])
 
 
 def _find_receipt(ctx: Ctx, receipt_id: str) -> Receipt | None:
+    """The calling client's receipt, by its own id or by our transaction id. Another client's
+    receipt is not found: its transaction id (shown in a customer's history) gives no right to it."""
     own = ctx.session.exec(
         select(Receipt).where(Receipt.client_id == ctx.client_id, Receipt.receipt_id == receipt_id)
     ).first()
     if own is not None:
         return own
-    return ctx.session.get(Receipt, receipt_id)  # our transaction id works from any client
+    by_txn = ctx.session.get(Receipt, receipt_id)
+    return by_txn if by_txn is not None and by_txn.client_id == ctx.client_id else None
 
 
 def commit(ctx: Ctx, req: CommitRequest) -> CommitResult:
@@ -561,7 +573,9 @@ def _book_receipt(
     captured = False
     hold_id = req.hold_id or _matching_capture(ctx, account_id, req.points_to_spend)
     if hold_id is not None:
-        hold_row = _get_hold(ctx, hold_id)
+        # A hold named by the receipt must be the caller's; one found by _matching_capture may be
+        # a till's capture whose receipt reaches us through the ERP's exchange.
+        hold_row = _own_hold(ctx, hold_id) if req.hold_id is not None else _get_hold(ctx, hold_id)
         ctx.session.refresh(hold_row)
         if hold_row.account_id != account_id:
             raise LoyaltyError(ErrorCode.HOLD_CARD_MISMATCH, hold_id=hold_row.id)
@@ -752,24 +766,37 @@ def _refund_result(ctx: Ctx, refund_row: Refund, receipt: Receipt) -> RefundResu
 
 def refund(ctx: Ctx, req: RefundRequest) -> RefundResult:
     receipt = _find_receipt(ctx, req.receipt_id)
-    if receipt is None:
-        raise LoyaltyError(ErrorCode.RECEIPT_NOT_FOUND, receipt_id=req.receipt_id)
-    content_hash = canonical_hash("refund", req)
+def _refund_done(ctx: Ctx, req: RefundRequest, content_hash: str, receipt: Receipt) -> RefundResult | None:
+    """The result of this return if it was booked already (under any idempotency key)."""
     done = ctx.session.exec(
         select(Refund).where(Refund.client_id == ctx.client_id, Refund.refund_id == req.refund_id)
     ).first()
+    if done is None:
+        return None
+    if done.content_hash != content_hash:
+        raise LoyaltyError(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            "this refund_id was already used for another refund",
+            refund_id=req.refund_id,
+        )
+    return _refund_result(ctx, done, receipt)
+
+
+    if receipt is None:
+        raise LoyaltyError(ErrorCode.RECEIPT_NOT_FOUND, receipt_id=req.receipt_id)
+    content_hash = canonical_hash("refund", req)
+    done = _refund_done(ctx, req, content_hash, receipt)
     if done is not None:
-        if done.content_hash != content_hash:
-            raise LoyaltyError(
-                ErrorCode.IDEMPOTENCY_CONFLICT,
-                "this refund_id was already used for another refund",
-                refund_id=req.refund_id,
-            )
-        return _refund_result(ctx, done, receipt)
+        return done
 
     lock_account(ctx, receipt.account_id)
     lines = list(
         ctx.session.exec(
+    # Look again under the account's lock: the same return sent concurrently under another key
+    # (a till's retry after a timeout) may have been booked while we waited; it gets that result.
+    done = _refund_done(ctx, req, content_hash, receipt)
+    if done is not None:
+        return done
             select(ReceiptLine).where(ReceiptLine.receipt_txn_id == receipt.id).order_by(col(ReceiptLine.position))
         ).all()
     )

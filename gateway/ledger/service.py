@@ -92,7 +92,7 @@ from gateway.ledger.accounts import balance_of, find_card
 from gateway.ledger.context import Clock, Ctx, utc_now
 from gateway.ledger.idempotency import IN_FLIGHT_LEASE, run_idempotent
 from gateway.ledger.invariants import InvariantReport, check_ledger
-from gateway.ledger.mappings import Unmapped, list_unmapped, record_unmapped
+from gateway.ledger.mappings import MAX_ROWS, Unmapped, bounded, list_unmapped, record_unmapped
 from gateway.ledger.transaction_lookup import FoundTransaction, find_by_id_prefix
 from gateway.outbound.events import events_for
 from gateway.outbound.outbox import Event, Subscription, publish
@@ -310,7 +310,10 @@ class LoyaltyService:
         sending an unmapped item does not turn every calculation into a write; ``seen`` then
         counts minutes in which it was seen rather than requests."""
         now = self.clock().timestamp()
-        due = [i for i in set(items) if now - self._unmapped_written.get(i, -1e12) >= self.UNMAPPED_REPORT_INTERVAL]
+        items = bounded(items)  # a request reports a bounded number of short references
+        if len(self._unmapped_written) > 10 * MAX_ROWS:  # the per-process memory of them is bounded too
+            self._unmapped_written.clear()
+        due = [i for i in items if now - self._unmapped_written.get(i, -1e12) >= self.UNMAPPED_REPORT_INTERVAL]
         if not due:
             return
         try:

@@ -2,8 +2,12 @@
 
 Codes are random, stored only as an HMAC (a per-installation key kept in the database, shared by
 replicas), expire after ``ttl_seconds``, allow ``max_attempts`` wrong guesses and are replaced by
-a resend; resends are rate-limited per phone (an interval and an hourly cap) and per client IP
-(an hourly cap). Phones are masked in every log line.
+a resend; resends are rate-limited per phone (an interval and an hourly cap) and per end
+customer's address when the calling system forwards it (an hourly cap) — never per the calling
+system's own address: a site sends every visitor's request from one address. Both limits and the
+wrong-code counter hold under concurrency on both databases (a per-phone advisory lock on
+PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite; the code row is read ``FOR UPDATE``). Phones are masked
+in every log line.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -39,17 +44,23 @@ class CodeSent:
     resend_after: datetime
 
 
-def _secret(session: Session, now: datetime) -> bytes:
-    row = session.get(GatewaySecret, SECRET_NAME)
+def shared_secret(session: Session, name: str, now: datetime) -> bytes:
+    """A random key made once per installation and kept in the database, so that every process
+    and replica uses the same one."""
+    row = session.get(GatewaySecret, name)
     if row is None:
         try:
             with session.begin_nested():
-                row = GatewaySecret(name=SECRET_NAME, value=secrets.token_hex(32), created_at=now)
+                row = GatewaySecret(name=name, value=secrets.token_hex(32), created_at=now)
                 session.add(row)
         except IntegrityError:  # another replica made it first
-            row = session.get(GatewaySecret, SECRET_NAME)
+            row = session.get(GatewaySecret, name)
     assert row is not None
     return bytes.fromhex(row.value)
+
+
+def _secret(session: Session, now: datetime) -> bytes:
+    return shared_secret(session, SECRET_NAME, now)
 
 
 def _digest(key: bytes, phone: str, code: str) -> str:
@@ -66,12 +77,21 @@ class PhoneVerification:
         seconds = max(1, int((retry_at - now).total_seconds()) + 1)
         return LoyaltyError(ErrorCode.RATE_LIMITED, f"too many codes {what}", retry_after=seconds)
 
+    def _serialize_phone(self, session: Session, phone: str) -> None:
+        """Make concurrent requests for one phone take turns (PostgreSQL; SQLite writers already do)."""
+        if not self.service.db.is_sqlite:
+            key = int.from_bytes(hashlib.sha256(f"verification:{phone}".encode()).digest()[:8], "big", signed=True)
+            session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
     def request_code(self, phone_raw: str, client_ip: str | None) -> CodeSent:
+        """Send a code to ``phone_raw``. ``client_ip`` is the end customer's address as the calling
+        system saw it (None: not known; only the per-phone limits apply)."""
         phone = normalize_phone(phone_raw)
         now = self.service.clock()
         policy = self.policy
         hour_ago = now - timedelta(hours=1)
         with self.service.db.write() as session:
+            self._serialize_phone(session, phone)
             recent = list(
                 session.exec(
                     select(VerificationCode)
@@ -135,11 +155,14 @@ class PhoneVerification:
         now = self.service.clock()
         failure: LoyaltyError | None = None
         with self.service.db.write() as session:
+            # FOR UPDATE: concurrent guesses take turns on the row, so each sees the attempts the
+            # others used (without it, PostgreSQL let 25 guesses through where 4 were allowed).
             row = session.exec(
                 select(VerificationCode)
                 .where(VerificationCode.phone == phone, col(VerificationCode.used_at).is_(None))
                 .order_by(col(VerificationCode.created_at).desc())
                 .limit(1)
+                .with_for_update()
             ).first()
             if row is None:
                 raise LoyaltyError(ErrorCode.CODE_INVALID, "no code was requested for this phone")
