@@ -764,8 +764,6 @@ def _refund_result(ctx: Ctx, refund_row: Refund, receipt: Receipt) -> RefundResu
     )
 
 
-def refund(ctx: Ctx, req: RefundRequest) -> RefundResult:
-    receipt = _find_receipt(ctx, req.receipt_id)
 def _refund_done(ctx: Ctx, req: RefundRequest, content_hash: str, receipt: Receipt) -> RefundResult | None:
     """The result of this return if it was booked already (under any idempotency key)."""
     done = ctx.session.exec(
@@ -782,6 +780,8 @@ def _refund_done(ctx: Ctx, req: RefundRequest, content_hash: str, receipt: Recei
     return _refund_result(ctx, done, receipt)
 
 
+def refund(ctx: Ctx, req: RefundRequest) -> RefundResult:
+    receipt = _find_receipt(ctx, req.receipt_id)
     if receipt is None:
         raise LoyaltyError(ErrorCode.RECEIPT_NOT_FOUND, receipt_id=req.receipt_id)
     content_hash = canonical_hash("refund", req)
@@ -790,13 +790,13 @@ def _refund_done(ctx: Ctx, req: RefundRequest, content_hash: str, receipt: Recei
         return done
 
     lock_account(ctx, receipt.account_id)
-    lines = list(
-        ctx.session.exec(
     # Look again under the account's lock: the same return sent concurrently under another key
     # (a till's retry after a timeout) may have been booked while we waited; it gets that result.
     done = _refund_done(ctx, req, content_hash, receipt)
     if done is not None:
         return done
+    lines = list(
+        ctx.session.exec(
             select(ReceiptLine).where(ReceiptLine.receipt_txn_id == receipt.id).order_by(col(ReceiptLine.position))
         ).all()
     )
