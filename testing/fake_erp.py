@@ -10,7 +10,20 @@ service the gateway's ERP client uses, with an ERP's manners.
   timestamp (``ДатаИзменения``, local time to the second); an exchange-plan-like change log for
   the web service (optionally replaying each change's *recorded* state in any order);
 * a scenario API for tests (create, edit, ship, return, cancel) and ERP-side measurement:
-  arrivals of every call, maximum calls in flight, maximum calls in any sliding window.
+  arrivals of every call, maximum calls in flight, maximum calls in any sliding window;
+* the standard OData interface as 1C documents it (8.3 developer guide, «Стандартный интерфейс
+  OData», quoted in ``hacker-cb/1c-odata`` ``docs/1c/``): a composite field (a sale's
+  ``ЗаказКлиента``, a return's ``ДокументРеализации``) matches only ``cast(guid'…', 'Type')`` — a
+  bare guid never does; ``Товары/any(d: d/…)``; ``$select`` of header and tabular-part fields;
+  Int64 values (``LineNumber``, ``КодСтроки``) as JSON strings; errors as ``odata.error`` with
+  1C's codes; record-level access rights (a restricted record in a read is 401 with code 20
+  unless ``allowedOnly=true`` leaves it out); POST never upserts (code 15);
+* the web server in front of the publication: IIS request filtering (a query string over
+  ``maxQueryString``, 2,048 bytes by default: 404.15) or Apache (a request line over
+  ``LimitRequestLine``, 8,190 bytes: 414);
+* sales as 1C:УТ 11 keeps them (``work1cblackbird/ut11`` ``Documents/РеализацияТоваровУслуг``): a
+  sale «по нескольким заказам» has an empty header order and names each line's order; a sale
+  line's ``КодСтроки`` is its order line's.
 
 Run it alone as a development tool::
 
@@ -23,6 +36,7 @@ import argparse
 import asyncio
 import base64
 import bisect
+import functools
 import json
 import random
 import re
@@ -55,6 +69,7 @@ RETURNS = "Document_ВозвратТоваровОтКлиента"
 CARDS = "Catalog_КартыЛояльности"
 RESULTS = "InformationRegister_ЛояльностьЗаказов"
 EMPTY = "00000000-0000-0000-0000-000000000000"
+UNDEFINED = "StandardODATA.Undefined"  # the _Type of an empty composite field
 NS = "urn:loyalty-gateway:erp"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -74,6 +89,12 @@ class Behaviour:
     hang_seconds: float = 5.0
     fail_next: int = 0  # the next calls answered 500 (deterministic failures for tests)
     hang_next: int = 0  # the next calls that hang for ``hang_seconds``
+    max_query_string: int = 0  # IIS request filtering: longer query strings get 404.15 (0: no limit)
+    max_request_line: int = 0  # Apache LimitRequestLine: longer request lines get 414 (0: no limit)
+
+
+IIS_QUERY_STRING = 2048  # IIS request filtering's default maxQueryString
+APACHE_REQUEST_LINE = 8190  # Apache's default LimitRequestLine
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,8 @@ class Call:
     finished: float
     path: str
     status: int
+    query: str = ""  # the raw (percent-encoded) query string as it arrived
+    method: str = "GET"
 
 
 class Measurements:
@@ -108,6 +131,16 @@ class Measurements:
         with self._lock:
             self.in_flight -= 1
             self.calls.append(call)
+
+    def refused(self, call: Call) -> None:
+        """A request the web server refused before 1C saw it (never in flight at the ERP)."""
+        with self._lock:
+            self.calls.append(call)
+
+    def queries(self, path_part: str = "") -> list[str]:
+        """Raw query strings of the calls (whose path contains ``path_part``), in arrival order."""
+        with self._lock:
+            return [c.query for c in sorted(self.calls, key=lambda c: c.arrived) if path_part in unquote(c.path)]
 
     def arrivals(self, start: float | None = None, end: float | None = None) -> list[float]:
         with self._lock:
@@ -177,7 +210,7 @@ class OrderDoc(Doc):
 
 @dataclass
 class MoveLine:
-    code: int  # the order line it ships or returns (the SOAP service says so; OData shows goods only)
+    code: int  # the order line it ships or returns (its КодСтроки)
     item: str
     quantity: Decimal
     order_ref: str | None = None
@@ -185,7 +218,7 @@ class MoveLine:
 
 @dataclass
 class MoveDoc(Doc):
-    link: str = ""  # shipment: its order; return: its shipment
+    link: str = ""  # shipment: its order (empty for a sale «по нескольким заказам»); return: its shipment
     lines: list[MoveLine] = field(default_factory=list)
 
 
@@ -197,7 +230,7 @@ def _num(value: Decimal) -> int | float:
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<lit>(?:guid|datetime)'[^']*')|(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)"
-    r"|(?P<op>\(|\)|,)|(?P<word>[A-Za-zА-Яа-яЁё_][A-Za-zА-Яа-яЁё0-9_/]*))"
+    r"|(?P<op>\(|\)|,|:)|(?P<word>[A-Za-zА-Яа-яЁё_][A-Za-zА-Яа-яЁё0-9_/]*))"
 )
 
 
@@ -209,7 +242,9 @@ class _Cast:
 
 class ODataFilter:
     """The part of OData's $filter 1C's clients use: or/and/not, eq ne gt ge lt le, parentheses,
-    guid'…', datetime'…', 'text', numbers, true/false, cast(guid'…', 'Type')."""
+    guid'…', datetime'…', 'text', numbers, true/false, cast(guid'…', 'Type') and the lambdas
+    ``Part/any(d: d/Field …)`` / ``all``. As in 1C, a composite field (one with ``…_Type``)
+    compared with a bare guid never matches: only ``cast`` names its type."""
 
     def __init__(self, text: str) -> None:
         self.tokens: list[tuple[str, str]] = []
@@ -262,6 +297,19 @@ class ODataFilter:
             if self._take() != ("op", ")"):
                 raise ValueError("missing )")
             return node
+        token = self._peek()
+        if token is not None and token[0] == "word" and token[1].endswith(("/any", "/all")):
+            self._take()
+            part, _, kind = token[1].rpartition("/")
+            if self._take() != ("op", "("):
+                raise ValueError(f"{kind} needs (")
+            variable = self._take()
+            if variable[0] != "word" or self._take() != ("op", ":"):
+                raise ValueError(f"{kind} needs a variable and :")
+            body = self._or()
+            if self._take() != ("op", ")"):
+                raise ValueError(f"{kind} needs )")
+            return ("lambda", kind, part, variable[1], body)
         left = self._operand()
         kind, op = self._take()
         if kind != "word" or op not in {"eq", "ne", "gt", "ge", "lt", "le"}:
@@ -294,24 +342,49 @@ class ODataFilter:
         raise ValueError(f"unexpected {value!r}")
 
     def matches(self, row: dict[str, Any]) -> bool:
-        return bool(self._eval(self.tree, row))
+        return bool(self._eval(self.tree, row, {}))
 
-    def _eval(self, node: Any, row: dict[str, Any]) -> Any:
+    @staticmethod
+    def _field(name: str, row: dict[str, Any], scope: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str]:
+        variable, _, rest = name.partition("/")
+        if rest and variable in scope:
+            return scope[variable], rest
+        return row, name
+
+    def _eval(self, node: Any, row: dict[str, Any], scope: dict[str, dict[str, Any]]) -> Any:
         tag = node[0]
         if tag == "or":
-            return self._eval(node[1], row) or self._eval(node[2], row)
+            return self._eval(node[1], row, scope) or self._eval(node[2], row, scope)
         if tag == "and":
-            return self._eval(node[1], row) and self._eval(node[2], row)
+            return self._eval(node[1], row, scope) and self._eval(node[2], row, scope)
         if tag == "not":
-            return not self._eval(node[1], row)
+            return not self._eval(node[1], row, scope)
+        if tag == "lambda":
+            _, kind, part, variable, body = node
+            items = row.get(part)
+            if not isinstance(items, list):
+                raise ValueError(f"{part} is not a tabular part")
+            test = any if kind == "any" else all
+            return test(self._eval(body, row, {**scope, variable: item}) for item in items)
         _, op, left, right = node
+        if left[0] == "field":
+            holder, name = self._field(left[1], row, scope)
+        else:
+            holder, name = row, ""
         if right[0] == "value" and isinstance(right[1], _Cast):
             cast: _Cast = right[1]
-            name = left[1]
-            same = str(row.get(name, "")).lower() == cast.ref and str(row.get(f"{name}_Type", "")).endswith(cast.type)
+            same = str(holder.get(name, "")).lower() == cast.ref and str(holder.get(f"{name}_Type", "")).endswith(
+                cast.type
+            )
             return same if op == "eq" else not same
-        a = row.get(left[1]) if left[0] == "field" else left[1]
-        b = row.get(right[1]) if right[0] == "field" else right[1]
+        if left[0] == "field" and f"{name}_Type" in holder:
+            return op == "ne"  # 1C: a composite field never equals a bare value (cast names the type)
+        a = holder.get(name) if left[0] == "field" else left[1]
+        if right[0] == "field":
+            other, other_name = self._field(right[1], row, scope)
+            b = other.get(other_name)
+        else:
+            b = right[1]
         if isinstance(a, str) and isinstance(b, str) and len(a) == 36 and a.count("-") == 4:
             a, b = a.lower(), b.lower()
         if isinstance(a, (int, float)) and not isinstance(a, bool):
@@ -362,6 +435,10 @@ class FakeErp:
         self.log: list[tuple[int, str, dict[str, Any]]] = []
         self._seq = 0
         self._numbers = 0
+        # access rights of the ERP user: entities it may not read at all, and documents a
+        # record-level restriction (RLS) hides from it
+        self.denied: set[str] = set()
+        self.restricted: set[str] = set()
 
     # -- scenario ----------------------------------------------------------------------------------
 
@@ -487,12 +564,37 @@ class FakeErp:
             self._logged(order_ref)
             return doc.ref
 
+    def ship_orders(self, lines: Sequence[tuple[str, int, Decimal | int]], at: datetime | None = None) -> str:
+        """A sale «по нескольким заказам»: (order, order line code, quantity) per line; the header
+        names no order, each line names its own."""
+        with self._lock:
+            self._numbers += 1
+            stamp = self._stamp(at)
+            doc = MoveDoc(
+                ref=str(uuid.uuid4()),
+                number=f"РТ-{self._numbers:06d}",
+                date=stamp,
+                data_version="",
+                changed=stamp,
+                link="",
+                lines=[
+                    MoveLine(code, {x.code: x.item for x in self.orders[order].lines}[code], Decimal(q), order)
+                    for order, code, q in lines
+                ],
+            )
+            self._touch(doc, at)
+            self.shipments[doc.ref] = doc
+            for order in dict.fromkeys(order for order, _, _ in lines):
+                self._logged(order)
+            return doc.ref
+
     def return_goods(self, shipment_ref: str, quantities: dict[int, Decimal | int], at: datetime | None = None) -> str:
         with self._lock:
             shipment = self.shipments[shipment_ref]
             doc = self._move("ВЗ", shipment_ref, shipment.lines, quantities, at)
             self.returns[doc.ref] = doc
-            self._logged(shipment.link)
+            for order in self._orders_of(shipment):
+                self._logged(order)
             return doc.ref
 
     def unpost_shipment(self, ref: str, at: datetime | None = None) -> None:
@@ -500,7 +602,14 @@ class FakeErp:
             doc = self.shipments[ref]
             doc.posted = False
             self._touch(doc, at)
-            self._logged(doc.link)
+            for order in self._orders_of(doc):
+                self._logged(order)
+
+    @staticmethod
+    def _orders_of(shipment: MoveDoc) -> list[str]:
+        """The orders a sale ships: its header's, and each line's."""
+        named = [shipment.link, *(line.order_ref or "" for line in shipment.lines)]
+        return [order for order in dict.fromkeys(named) if order]
 
     def permute_log(self, order: list[int]) -> None:
         """Deliver the recorded changes in another order (an exchange that reorders messages)."""
@@ -542,7 +651,7 @@ class FakeErp:
                 {
                     "Ref_Key": order.ref,
                     "LineNumber": str(n),
-                    "КодСтроки": line.code,
+                    "КодСтроки": str(line.code),  # Edm.Int64: a JSON string
                     "Номенклатура_Key": line.item,
                     "Характеристика_Key": EMPTY,
                     "ВидЦены_Key": line.price_type or EMPTY,
@@ -571,8 +680,8 @@ class FakeErp:
             "Date": doc.date,
             "Posted": doc.posted,
             "ДатаИзменения": doc.changed,
-            link_field: doc.link,
-            f"{link_field}_Type": link_type,
+            link_field: doc.link,  # empty for a sale «по нескольким заказам»
+            f"{link_field}_Type": link_type if doc.link else UNDEFINED,
             "Товары": [
                 {
                     "Ref_Key": doc.ref,
@@ -580,8 +689,15 @@ class FakeErp:
                     "Номенклатура_Key": line.item,
                     "Характеристика_Key": EMPTY,
                     "Количество": _num(line.quantity),
-                    link_field: doc.link,
-                    f"{link_field}_Type": link_type,
+                    **(
+                        {link_field: doc.link, f"{link_field}_Type": link_type}
+                        if is_return
+                        else {
+                            link_field: line.order_ref or "",
+                            f"{link_field}_Type": link_type if line.order_ref else UNDEFINED,
+                            "КодСтроки": str(line.code),  # the order line's КодСтроки (Edm.Int64)
+                        }
+                    ),
                 }
                 for n, line in enumerate(doc.lines, start=1)
             ],
@@ -603,7 +719,11 @@ class FakeErp:
 
     def soap_state(self, order_ref: str) -> dict[str, Any]:
         order = self.orders[order_ref]
-        shipments = [d for d in self.shipments.values() if d.link == order_ref]
+        shipments = [
+            replace(d, lines=[line for line in d.lines if (line.order_ref or d.link) == order_ref])
+            for d in self.shipments.values()
+            if order_ref in self._orders_of(d)
+        ]
         shipped = {d.ref for d in shipments}
         returns = [d for d in self.returns.values() if d.link in shipped]
         changed = max([order.changed, *(d.changed for d in shipments), *(d.changed for d in returns)])
@@ -665,10 +785,19 @@ class FakeErp:
 
     async def _serve(self, request: Request, handler: Callable[[Request], Any]) -> Response:
         arrived = time.monotonic()
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        b = self.behaviour
+        # the web server in front of 1C refuses over-long requests before 1C sees them
+        if b.max_query_string and len(raw_query) > b.max_query_string:
+            self.measure.refused(Call(arrived, arrived, request.url.path, 404, raw_query, request.method))
+            return Response(_IIS_404_15.encode(), status_code=404, media_type="text/html")
+        line = len(f"{request.method} {request.scope.get('raw_path', b'').decode('latin-1')}?{raw_query} HTTP/1.1")
+        if b.max_request_line and line > b.max_request_line:
+            self.measure.refused(Call(arrived, arrived, request.url.path, 414, raw_query, request.method))
+            return Response(_APACHE_414.encode(), status_code=414, media_type="text/html")
         in_flight = self.measure.enter()
         status = 500
         try:
-            b = self.behaviour
             if in_flight > b.capacity:
                 status = 503
                 return PlainTextResponse("Сервер 1С:Предприятия перегружен", status_code=503)
@@ -701,7 +830,7 @@ class FakeErp:
             status = response.status_code
             return response
         finally:
-            self.measure.leave(Call(arrived, time.monotonic(), request.url.path, status))
+            self.measure.leave(Call(arrived, time.monotonic(), request.url.path, status, raw_query, request.method))
 
     async def _odata(self, request: Request) -> Response:
         return await self._serve(request, self._odata_handler)
@@ -713,30 +842,34 @@ class FakeErp:
             return self._write_result(request.method, target, json.loads(await request.body()))
         count = target.endswith("/$count")
         entity = target.removesuffix("/$count")
+        if entity in self.denied:
+            return _error(401, ACCESS_DENIED, "Недостаточно прав для чтения данных")
         try:
             rows = self._rows(entity)
         except KeyError:
-            return JSONResponse(
-                {"odata.error": {"code": "6", "message": {"lang": "ru", "value": f"Не найден объект {entity}"}}},
-                status_code=404,
-            )
+            return _error(404, "8", f"Тип сущности не найден: {entity}")
         try:
             if "$filter" in params:
                 condition = ODataFilter(params["$filter"])
                 rows = [row for row in rows if condition.matches(row)]
         except ValueError as exc:
-            return JSONResponse(
-                {"odata.error": {"code": "14", "message": {"lang": "ru", "value": str(exc)}}}, status_code=400
-            )
+            return _error(400, "14", str(exc))
+        allowed_only = (params.get("allowedOnly") or params.get("$allowedOnly") or "").lower() == "true"
+        hidden = [row for row in rows if str(row.get("Ref_Key", "")).lower() in self.restricted]
+        if hidden and not allowed_only:  # a restricted record fell into the read: the whole read fails
+            return _error(401, ACCESS_DENIED, "Нарушение прав доступа!")
+        rows = [row for row in rows if str(row.get("Ref_Key", "")).lower() not in self.restricted]
         if count:
             return PlainTextResponse(str(len(rows)))
         if "$orderby" in params:
             for part in reversed([p.strip() for p in params["$orderby"].split(",")]):
                 name, _, direction = part.partition(" ")
-                rows.sort(key=lambda row, n=name: str(row.get(n, "")), reverse=direction.strip() == "desc")
+                rows.sort(key=functools.partial(_sort_key, name), reverse=direction.strip() == "desc")
         skip = int(params.get("$skip", 0))
         top = int(params["$top"]) if "$top" in params else None
         rows = rows[skip : skip + top if top is not None else None]
+        if params.get("$select", "").strip() not in ("", "*"):
+            rows = [_select(row, params["$select"]) for row in rows]
         body = json.dumps({"odata.metadata": f"{request.base_url}#{entity}", "value": rows}, ensure_ascii=False)
         return Response(body.encode(), media_type="application/json;charset=utf-8")
 
@@ -745,14 +878,16 @@ class FakeErp:
             if method == "PATCH":
                 match = re.fullmatch(re.escape(RESULTS) + r"\(Заказ_Key=guid'([0-9a-fA-F\-]+)'\)", target)
                 if match is None:
-                    return JSONResponse({"odata.error": {"code": "6", "message": {"value": "bad key"}}}, 400)
+                    return _error(400, "6", "Неверный URL")
                 order_ref = match.group(1).lower()
                 if order_ref not in self.results:
-                    return JSONResponse({"odata.error": {"code": "9", "message": {"value": "Запись не найдена"}}}, 404)
+                    return _error(404, "9", "Экземпляр сущности не найден")
             else:
                 if target != RESULTS:
-                    return JSONResponse({"odata.error": {"code": "6", "message": {"value": "bad entity"}}}, 400)
+                    return _error(400, "6", "Неверный URL")
                 order_ref = str(body.get("Заказ_Key", "")).lower()
+                if order_ref in self.results:  # 1C never upserts on POST
+                    return _error(400, "15", "Сущность с таким ключом уже существует")
             self.pushes.append({"order": order_ref, **body})
             record = self.results.get(order_ref)
             if record is None or int(body.get("Версия", 0)) >= int(record.get("Версия", 0)):
@@ -910,6 +1045,51 @@ class FakeErp:
         finally:
             server.should_exit = True
             thread.join(timeout=20)
+
+
+ACCESS_DENIED = "20"  # 1C's code: no right to the data, or a restricted record without allowedOnly
+_IIS_404_15 = (
+    "<!DOCTYPE html><html><head><title>IIS 10.0 Detailed Error - 404.15 - Not Found</title></head><body>"
+    "<h3>HTTP Error 404.15 - Not Found</h3><h4>The request filtering module is configured to deny a request "
+    "where the query string is too long.</h4></body></html>"
+)
+_APACHE_414 = (
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>414 Request-URI Too Long</title>'
+    "</head><body><h1>Request-URI Too Long</h1><p>The requested URL's length exceeds the capacity limit for "
+    "this server.<br /></p></body></html>"
+)
+
+
+def _sort_key(name: str, row: dict[str, Any]) -> str:
+    return str(row.get(name, ""))
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    """An error as 1C's OData answers it: ``odata.error`` with 1C's own code."""
+    return JSONResponse({"odata.error": {"code": code, "message": {"lang": "ru", "value": message}}}, status)
+
+
+def _select(row: dict[str, Any], select: str) -> dict[str, Any]:
+    """``$select``: header fields by name, tabular-part fields as ``Part/Field``; a part named
+    without fields comes whole."""
+    header: set[str] = set()
+    parts: dict[str, set[str] | None] = {}
+    for name in (n.strip() for n in select.split(",")):
+        part, _, field_name = name.partition("/")
+        if field_name:
+            chosen = parts.setdefault(part, set())
+            if chosen is not None:
+                chosen.add(field_name)
+        elif isinstance(row.get(name), list):
+            parts[name] = None
+        else:
+            header.add(name)
+    out = {k: v for k, v in row.items() if k in header}
+    for part, fields in parts.items():
+        out[part] = [
+            item if fields is None else {k: v for k, v in item.items() if k in fields} for item in row.get(part) or []
+        ]
+    return out
 
 
 def _leaf(name: str, text: str | None) -> Any:

@@ -26,11 +26,47 @@ def basic_auth_header(login: str, password: str) -> str:
     return f"Basic {token}"
 
 
-def classify_status(status: int, what: str, detail: str = "") -> ErpRejected | ErpUnavailable:
-    """The exception for an HTTP error status of the ERP."""
+class CallAbandoned(ErpUnavailable):
+    """We stopped waiting for the answer (our read timeout) — the ERP may still be working on the
+    call, so the throttle keeps counting it as in flight at the ERP."""
+
+
+class RequestTooLong(ErpRejected):
+    """The web server in front of 1C refused the request for its length: IIS request filtering
+    (404.15, ``maxQueryString``, 2,048 bytes by default) or Apache's ``LimitRequestLine`` (414)."""
+
+
+class AccessDenied(ErpRejected):
+    """1C's error code 20: the ERP user lacks a right, or a restricted record fell into a read."""
+
+
+class EntityExists(ErpRejected):
+    """1C's error code 15: a POST of a record whose key exists (1C never upserts on POST)."""
+
+
+ACCESS_DENIED_CODE = "20"
+ENTITY_EXISTS_CODE = "15"
+
+
+def too_long(status: int, body: str) -> bool:
+    """IIS answers a query string over ``maxQueryString`` with a plain 404 whose page names the
+    substatus 404.15; Apache answers an over-long request line with 414."""
+    return status == 414 or (status == 404 and ("404.15" in body or "Query String Too Long" in body))
+
+
+def classify_status(status: int, what: str, detail: str = "", code: str | None = None) -> ErpRejected | ErpUnavailable:
+    """The exception for an HTTP error status of the ERP (``code``: 1C's own error code, if any)."""
     detail = f": {detail[:300]}" if detail else ""
     if status >= 500 or status in RETRYABLE_STATUS:
         return ErpUnavailable(f"{what}: HTTP {status}{detail}", status=status)
+    if code == ACCESS_DENIED_CODE:
+        return AccessDenied(
+            f"{what}: у пользователя ERP нет прав на эти данные (1С, код 20): выдайте ему право «Чтение» "
+            "документов заказов, реализаций и возвратов, справочника карт лояльности и «Изменение» регистра "
+            "результатов, либо включите erp.odata.allowed_only (записи с ограничением доступа будут пропущены) / "
+            f"the ERP user lacks access rights (1C code 20): grant read rights or enable allowed_only{detail}",
+            status=status,
+        )
     if status in (401, 403):
         return ErpRejected(
             f"{what}: HTTP {status}, the ERP refused the credentials (check erp.login / erp.password and the "

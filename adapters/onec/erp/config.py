@@ -90,6 +90,13 @@ class ThrottleConfig(BaseModel):
         default=30.0, gt=0, le=3600, description="A dead process's slot is free again after the call timeout plus this"
     )
     max_wait_seconds: float = Field(default=300.0, gt=0, le=24 * 3600, description="Give up waiting for a slot")
+    erp_execution_limit_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="A call we gave up on (our timeout) still occupies a slot at the ERP until it answers; the ERP "
+        "is assumed done after this long (its own execution limit: IIS/Apache timeout of the publication)",
+    )
 
 
 class RetryConfig(BaseModel):
@@ -135,6 +142,22 @@ class ODataNames(BaseModel):
         default="СуммаБонусныхБалловКСписанию", description="Per line: points the customer pays with"
     )
     status_field: ODataName = "Статус"
+    line_code_field: ODataName | None = Field(
+        default="КодСтроки",
+        description="Line code an order line keeps across edits; a sale or return line names the order line by it",
+    )
+    allowed_only: bool = Field(
+        default=True,
+        description="Send allowedOnly=true: documents the ERP user may not read are left out instead of failing the "
+        "whole request (1C answers 401, code 20, otherwise)",
+    )
+    max_query_bytes: int = Field(
+        default=2000,
+        ge=300,
+        le=65_536,
+        description="Longest query string sent (percent-encoded bytes): IIS request filtering refuses more than "
+        "2048 by default (404.15), Apache more than 8190 for the whole request line (414)",
+    )
 
 
 class SoapConfig(BaseModel):
@@ -170,7 +193,13 @@ class SyncConfig(BaseModel):
     page_size: int = Field(default=50, ge=1, le=1000)
     fetch_ahead: int = Field(default=3, ge=1, le=20, description="Pages read ahead while earlier pages are applied")
     max_pages_per_run: int = Field(default=100, ge=1, le=100_000)
-    batch_refs: int = Field(default=20, ge=1, le=100, description="References per OData filter (batching)")
+    batch_refs: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="At most this many references per OData filter (fewer when a longer "
+        "query would pass erp.odata.max_query_bytes)",
+    )
     overlap_seconds: int = Field(
         default=5, ge=0, le=3600, description="Re-read this much before the cursor (late commits at the ERP)"
     )

@@ -8,9 +8,10 @@
 * card: the order's card number (SOAP, or read from the card catalog), else ``mapping.cards``
   for the card reference, else ``mapping.partners`` for the partner. An order without a card is
   not a loyalty order (skipped); a card reference nobody can resolve fails the order;
-* shipments and returns: posted, not deleted; each line goes to the order line the ERP names,
-  or else to the order's lines of the same goods in line order, never more than ordered
-  (shipped) — what exceeds it (goods shipped over the order) earns nothing;
+* shipments and returns: posted, not deleted; each line goes to the order line the ERP names
+  (a sale line's ``КодСтроки`` is its order line's), or else to the order's lines of the same
+  goods in line order, never more than ordered (shipped) — what exceeds it (goods shipped over
+  the order) earns nothing;
 * cancelled: a deleted or unposted order, a status listed in ``cancelled_statuses``, or every
   line cancelled.
 """
@@ -69,8 +70,11 @@ class _Allocator:
         self, line_id: str | None, item_ref: str, characteristic: str | None, quantity: Decimal
     ) -> dict[str, Decimal]:
         taken: dict[str, Decimal] = {}
-        if line_id is not None:
-            candidates = [line for line in self.lines if line.line_id == line_id]
+        # the named line (a sale line's КодСтроки is its order line's): with the same goods on two
+        # lines, only the code tells which one was shipped; goods in line order only without a code
+        named = [line for line in self.lines if line.line_id == line_id] if line_id is not None else []
+        if named:
+            candidates = named
         else:
             candidates = [
                 line

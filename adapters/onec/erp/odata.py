@@ -38,7 +38,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from adapters.onec.erp.calls import basic_auth_header, call, classify_status
+from adapters.onec.erp.calls import (
+    ENTITY_EXISTS_CODE,
+    CallAbandoned,
+    EntityExists,
+    RequestTooLong,
+    basic_auth_header,
+    call,
+    classify_status,
+    too_long,
+)
 from adapters.onec.erp.config import ErpConfig
 from adapters.onec.erp.documents import (
     Document,
@@ -137,6 +146,7 @@ class ODataTransport:
         self._lock = threading.Lock()
         self._attempts = 0
         self._zone = ZoneInfo(config.mapping.timezone)
+        self._max_query = config.odata.max_query_bytes  # lowered when the web server refuses less
 
     def close(self) -> None:
         self._ahead_pool.shutdown(wait=False, cancel_futures=True)
@@ -147,8 +157,8 @@ class ODataTransport:
 
     def _url(self, entity: str, query: Iterable[tuple[str, str]] = ()) -> str:
         base = f"{self.config.root}{self.names.path}/{quote(entity, safe=_SAFE)}"
-        parts = [f"{key}={quote(value, safe=_SAFE)}" for key, value in query]
-        return f"{base}?{'&'.join(parts)}" if parts else base
+        encoded = _query(query)
+        return f"{base}?{encoded}" if encoded else base
 
     def _request(self, method: str, url: str, what: str, kind: CallKind, body: Any = None) -> httpx.Response:
         def attempt() -> httpx.Response:
@@ -161,18 +171,50 @@ class ODataTransport:
                 content = json.dumps(body, ensure_ascii=False).encode()
             try:
                 response = self.client.request(method, url, headers=headers, content=content)
-            except httpx.TimeoutException as exc:
+            except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never reached the ERP
                 raise ErpUnavailable(f"{what}: timeout ({type(exc).__name__})") from exc
+            except httpx.TimeoutException as exc:  # sent: the ERP may still be working on it
+                raise CallAbandoned(f"{what}: timeout ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise ErpUnavailable(f"{what}: {type(exc).__name__}") from exc
-            if response.status_code >= 400 and not (method == "PATCH" and response.status_code == 404):
-                raise classify_status(response.status_code, what, _odata_message(response))
-            return response
+            status = response.status_code
+            if status < 400 or (method == "PATCH" and status == 404):
+                return response
+            if too_long(status, response.text):
+                raise RequestTooLong(
+                    f"{what}: HTTP {status}, the web server refused a request of {len(url.encode())} bytes "
+                    "(IIS maxQueryString / Apache LimitRequestLine): lower erp.odata.max_query_bytes",
+                    status=status,
+                )
+            code, message = _odata_error(response)
+            if method == "POST" and code == ENTITY_EXISTS_CODE:
+                raise EntityExists(f"{what}: {message}", status=status)
+            raise classify_status(status, what, message, code)
 
         return call(self.guard, kind, self.config.retry, what, attempt, attempts=1 if kind == "push" else None)
 
-    def _rows(self, entity: str, query: list[tuple[str, str]], what: str) -> list[dict[str, Any]]:
-        response = self._request("GET", self._url(entity, [("$format", "json"), *query]), what, "pull")
+    def _read_query(self, query: Sequence[tuple[str, str]], select: Sequence[str]) -> list[tuple[str, str]]:
+        """A GET of an entity set: JSON, only the fields needed, only the records the user may read."""
+        full = [("$format", "json"), *query]
+        if select:
+            full.append(("$select", ",".join(select)))
+        if self.names.allowed_only:
+            full.append(("allowedOnly", "true"))
+        return full
+
+    def _fits(self, query: Sequence[tuple[str, str]]) -> bool:
+        return len(_query(query)) <= self._max_query
+
+    def _rows(
+        self, entity: str, query: list[tuple[str, str]], what: str, select: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        full = self._read_query(query, select)
+        if not self._fits(full):
+            raise RequestTooLong(
+                f"{what}: a query string of {len(_query(full))} bytes passes erp.odata.max_query_bytes "
+                f"({self._max_query}); raise it if the publication allows longer requests"
+            )
+        response = self._request("GET", self._url(entity, full), what, "pull")
         try:
             data = json.loads(response.content, parse_float=Decimal)
             rows = data["value"]
@@ -183,24 +225,49 @@ class ODataTransport:
         return rows
 
     def _by_refs(
-        self, entity: str, field_name: str, refs: Sequence[str], what: str, *, cast_to: str | None, posted: bool
+        self,
+        entity: str,
+        condition: Callable[[str], str],
+        refs: Sequence[str],
+        what: str,
+        *,
+        select: Sequence[str],
+        posted: bool,
     ) -> list[dict[str, Any]]:
-        """Every row whose ``field_name`` is one of ``refs``: ``batch_refs`` per call, in parallel."""
+        """Every row matching ``condition(ref)`` for one of ``refs``, in parallel calls of as many
+        references as fit the query-string budget (and ``batch_refs``). A call the web server
+        still refuses for its length is split in two and the budget lowered; one reference that
+        cannot be asked for alone is an error that says so, never a silent stop."""
         unique = sorted(set(refs))
         if not unique:
             return []
 
-        def literal(ref: str) -> str:
-            return f"cast(guid'{ref}', '{cast_to}')" if cast_to else f"guid'{ref}'"
+        def query_of(chunk: Sequence[str]) -> list[tuple[str, str]]:
+            joined = " or ".join(f"({condition(ref)})" if len(chunk) > 1 else condition(ref) for ref in chunk)
+            return [("$filter", f"({joined}) and Posted eq true" if posted else joined)]
 
         def fetch(chunk: list[str]) -> list[dict[str, Any]]:
-            condition = " or ".join(f"{field_name} eq {literal(ref)}" for ref in chunk)
-            if posted:
-                condition = f"({condition}) and Posted eq true"
-            return self._rows(entity, [("$filter", condition)], what)
+            try:
+                return self._rows(entity, query_of(chunk), what, select)
+            except RequestTooLong:
+                if len(chunk) == 1:
+                    raise
+                with self._lock:  # what this publication refuses, the next calls do not try again
+                    self._max_query = min(self._max_query, len(_query(self._read_query(query_of(chunk), select))) - 1)
+                half = len(chunk) // 2
+                return [*fetch(chunk[:half]), *fetch(chunk[half:])]
 
+        chunks: list[list[str]] = []
+        for ref in unique:
+            last = chunks[-1] if chunks else []
+            if 0 < len(last) < self.config.sync.batch_refs and self._fits(
+                self._read_query(query_of([*last, ref]), select)
+            ):
+                last.append(ref)
+                continue
+            chunks.append([ref])
         rows: list[dict[str, Any]] = []
-        for part in self._all(fetch, _chunks(unique, self.config.sync.batch_refs)):
+        for part in self._all(fetch, chunks):
             rows.extend(part)
         return rows
 
@@ -225,8 +292,8 @@ class ODataTransport:
         names = self.names
         lines = []
         for line in row.get(names.lines) or []:
-            code = line.get("КодСтроки")
-            line_id = str(code) if code not in (None, "", 0, "0") else str(line.get("LineNumber"))
+            code = _line_code(line.get(names.line_code_field)) if names.line_code_field else None
+            line_id = code or str(line.get("LineNumber"))
             lines.append(
                 OrderLine(
                     line_id=line_id,
@@ -256,6 +323,40 @@ class ODataTransport:
             store_ref=ref_or_none(row.get(names.store_field)),
         )
 
+    # -- what is read ------------------------------------------------------------------------
+
+    def _select_order(self) -> list[str]:
+        names = self.names
+        header = ["Ref_Key", "Number", "Date", "DataVersion", "Posted", "DeletionMark", names.changed_field]
+        header += [names.status_field, names.card_field, names.partner_field, names.store_field]
+        fields = ["LineNumber", "Номенклатура_Key", "Характеристика_Key", "ВидЦены_Key", "Количество", "Цена"]
+        fields += ["Сумма", "Отменено", *(f for f in (names.line_code_field, names.spend_field) if f)]
+        return header + [f"{names.lines}/{f}" for f in fields]
+
+    def _select_move(self, *, shipment: bool) -> list[str]:
+        names = self.names
+        link = names.shipment_order_field if shipment else names.return_shipment_field
+        header = ["Ref_Key", "DataVersion", "Date", "Posted", "DeletionMark", names.changed_field, link, f"{link}_Type"]
+        fields = ["Номенклатура_Key", "Характеристика_Key", "Количество", link, f"{link}_Type"]
+        if shipment and names.line_code_field:
+            fields.append(names.line_code_field)
+        return header + [f"{names.lines}/{f}" for f in fields]
+
+    def _select_feed(self, feed: str) -> list[str]:
+        return self._select_order() if feed == "orders" else self._select_move(shipment=feed == "shipments")
+
+    def _linked(self, field_name: str, entity: str) -> Callable[[str], str]:
+        """Documents that name ``ref`` in the header or on any line (a sale «по нескольким
+        заказам» leaves the header empty and names each line's order). The field is composite:
+        1C matches it only through ``cast`` (a bare guid never matches)."""
+        lines = self.names.lines
+
+        def condition(ref: str) -> str:
+            target = f"cast(guid'{ref}', '{entity}')"
+            return f"{field_name} eq {target} or {lines}/any(d: d/{field_name} eq {target})"
+
+        return condition
+
     def _ref_of(self, row: dict[str, Any], field_name: str, entity: str) -> str | None:
         """A composite reference's value, if it points to ``entity``."""
         kind = row.get(f"{field_name}_Type")
@@ -264,8 +365,10 @@ class ODataTransport:
         return ref_or_none(row.get(field_name) if field_name in row else row.get(f"{field_name}_Key"))
 
     def _document(self, row: dict[str, Any], link_field: str, link_entity: str) -> Document:
+        code_field = self.names.line_code_field if link_entity == self.names.orders else None
         lines = tuple(
             DocumentLine(
+                line_id=_line_code(line.get(code_field)) if code_field else None,
                 item_ref=ref_or_none(line.get("Номенклатура_Key")) or "",
                 characteristic_ref=ref_or_none(line.get("Характеристика_Key")),
                 quantity=_decimal(line.get("Количество")),
@@ -308,7 +411,7 @@ class ODataTransport:
         if state.t is not None:
             lower = datetime.fromisoformat(state.t) - overlap
             query.insert(0, ("$filter", f"{changed} ge datetime'{_stamp(lower)}'"))
-        rows = self._rows(self._entity(feed), query, f"changed {feed}")
+        rows = self._rows(self._entity(feed), query, f"changed {feed}", self._select_feed(feed))
         more = len(rows) >= limit + len(state.seen)
         taken: list[tuple[dict[str, Any], str]] = []
         for row in rows:
@@ -367,22 +470,26 @@ class ODataTransport:
         if returned_from:
             for row in self._by_refs(
                 self.names.shipments,
-                "Ref_Key",
+                _by_key,
                 sorted(returned_from),
                 "shipments of returns",
-                cast_to=None,
+                select=self._select_move(shipment=True),
                 posted=False,
             ):
                 document = self._shipment(row)
                 wanted.update(r for r in (document.order_ref, *(line.order_ref for line in document.lines)) if r)
         missing = sorted(wanted - set(orders))
-        for row in self._by_refs(self.names.orders, "Ref_Key", missing, "orders", cast_to=None, posted=False):
+        for row in self._by_refs(
+            self.names.orders, _by_key, missing, "orders", select=self._select_order(), posted=False
+        ):
             orders[str(row["Ref_Key"])] = self._order(row)
         changes = self._states(list(orders.values()))
         return ErpPage(changes=changes, next_cursor=next_cursor, more=more, calls=self._calls - before)
 
     def fetch_orders(self, order_ids: Sequence[str]) -> list[ErpOrderChange]:
-        rows = self._by_refs(self.names.orders, "Ref_Key", list(order_ids), "orders", cast_to=None, posted=False)
+        rows = self._by_refs(
+            self.names.orders, _by_key, list(order_ids), "orders", select=self._select_order(), posted=False
+        )
         return self._states([self._order(row) for row in rows])
 
     def backlog(self, cursor: str | None) -> int | None:
@@ -419,10 +526,10 @@ class ODataTransport:
             self._shipment(row)
             for row in self._by_refs(
                 self.names.shipments,
-                self.names.shipment_order_field,
+                self._linked(self.names.shipment_order_field, self.names.orders),
                 refs,
                 "shipments of orders",
-                cast_to=self.names.orders,
+                select=self._select_move(shipment=True),
                 posted=True,
             )
         ]
@@ -430,10 +537,10 @@ class ODataTransport:
             self._return(row)
             for row in self._by_refs(
                 self.names.returns,
-                self.names.return_shipment_field,
+                self._linked(self.names.return_shipment_field, self.names.shipments),
                 [s.ref for s in shipments],
                 "returns of shipments",
-                cast_to=self.names.shipments,
+                select=self._select_move(shipment=False),
                 posted=True,
             )
         ]
@@ -464,7 +571,9 @@ class ODataTransport:
             known = {ref: self._cards[ref] for ref in refs if ref in self._cards}
         unknown = [ref for ref in refs if ref not in known]
         if unknown and self.names.cards:
-            for row in self._by_refs(self.names.cards, "Ref_Key", unknown, "loyalty cards", cast_to=None, posted=False):
+            cards = self.names.cards
+            select = ["Ref_Key", self.names.card_number_field]
+            for row in self._by_refs(cards, _by_key, unknown, "loyalty cards", select=select, posted=False):
                 number = str(row.get(self.names.card_number_field) or "").strip()
                 if number:
                     known[str(row["Ref_Key"])] = number
@@ -492,7 +601,9 @@ class ODataTransport:
             key = f"{register}(Заказ_Key=guid'{result.order_id}')"
             what = f"loyalty result of order {result.order_id}"
             response = self._request("PATCH", self._url(key, [("$format", "json")]), what, "push", body=record)
-            if response.status_code == 404:
+            if response.status_code != 404:
+                continue
+            try:
                 self._request(
                     "POST",
                     self._url(register, [("$format", "json")]),
@@ -500,6 +611,8 @@ class ODataTransport:
                     "push",
                     body={"Заказ_Key": result.order_id, **record},
                 )
+            except EntityExists:  # created meanwhile (1C never upserts on POST): write over it
+                self._request("PATCH", self._url(key, [("$format", "json")]), what, "push", body=record)
 
 
 def _with_lines(document: Document, lines: list[DocumentLine]) -> Document:
@@ -516,9 +629,30 @@ def _with_lines(document: Document, lines: list[DocumentLine]) -> Document:
     )
 
 
-def _odata_message(response: httpx.Response) -> str:
+def _odata_error(response: httpx.Response) -> tuple[str | None, str]:
+    """1C's own error code and message of an OData error answer (JSON ``odata.error``)."""
     try:
         error = response.json()["odata.error"]
-        return str(error["message"]["value"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200]
+        return str(error.get("code")), str(error["message"]["value"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, response.text[:200]
+
+
+def _query(query: Iterable[tuple[str, str]]) -> str:
+    """The query string as sent: percent-encoded UTF-8 (a Cyrillic letter takes six bytes)."""
+    return "&".join(f"{key}={quote(value, safe=_SAFE)}" for key, value in query)
+
+
+def _by_key(ref: str) -> str:
+    return f"Ref_Key eq guid'{ref}'"
+
+
+def _line_code(value: Any) -> str | None:
+    """A line code (1C's Int64 comes as a JSON string, smaller numbers as numbers); 0 is none."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        code = int(str(value).strip())
+    except ValueError:
+        return None
+    return str(code) if code > 0 else None

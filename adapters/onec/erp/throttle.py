@@ -45,6 +45,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from adapters.onec.erp.calls import CallAbandoned
 from adapters.onec.erp.config import ThrottleConfig, ThrottleWindow
 from gateway.core.erp import CallKind, ErpRejected, ErpUnavailable
 from gateway.ledger.context import Clock, utc_now
@@ -158,6 +159,9 @@ class DbThrottle:
             yield
         except ErpRejected:
             outcome = "rejected"
+            raise
+        except CallAbandoned:
+            outcome = "abandoned"
             raise
         except BaseException:
             outcome = "failed"
@@ -273,19 +277,28 @@ class DbThrottle:
         self, call_id: int, latency_seconds: float, outcome: str, *, finished_at: datetime | None = None
     ) -> None:
         """The call ended: free its slot (it keeps counting against the rate window for ``W``
-        seconds after ``finished_at``) and feed its latency and outcome to the adaptive factor."""
+        seconds after ``finished_at``) and feed its latency and outcome to the adaptive factor.
+
+        An ``abandoned`` call (our timeout fired) has not ended at the ERP, which still works on
+        it: its slot stays taken until the ERP's own execution limit has passed since the call
+        began (``erp_execution_limit_seconds``), so our retries do not pile up on a slow ERP."""
         now = self.clock()
         adaptive = self.config.adaptive
         with self.db.write() as session:
             row = self._lock(session, now)
             call = session.get(ErpThrottleCall, call_id)
-            if call is not None and call.finished_at is None:
+            if call is not None and call.finished_at is None and outcome == "abandoned":
+                limit = timedelta(seconds=self.config.erp_execution_limit_seconds)
+                call.lease_until = max(call.lease_until, call.granted_at + limit, now)
+                call.outcome = outcome
+                session.add(call)
+            elif call is not None and call.finished_at is None:
                 call.finished_at = min(finished_at or now, now)
                 call.latency_ms = latency_seconds * 1000
                 call.outcome = outcome
                 session.add(call)
             row.calls += 1
-            failed = outcome == "failed"
+            failed = outcome in ("failed", "abandoned")
             if failed:
                 row.failures += 1
             latency_ms = latency_seconds * 1000
