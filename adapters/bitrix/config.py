@@ -131,6 +131,12 @@ class CommerceMLConfig(BaseModel):
         default=2 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Largest chunk 1C may send at once"
     )
     max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Largest file (or unzipped archive)")
+    max_unzipped_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Most an archive of 1C may unpack to (checked before writing)"
+    )
+    max_unzip_ratio: int = Field(
+        default=100, ge=1, le=100_000, description="Most an archive may unpack to, as a multiple of its own size"
+    )
     zip: bool = Field(default=True, description="Offer zip=yes to 1C (archives are extracted with bounded sizes)")
     import_batch: int = Field(default=200, ge=1, le=100_000, description="Documents applied per `import` call")
     export_limit: int = Field(default=500, ge=1, le=100_000, description="Orders per `query`")

@@ -21,3 +21,16 @@ def purge_bitrix24_events(db: Database, before: datetime) -> int:
             )
         )
         return int(result.rowcount or 0)
+
+
+def failed_exchange_files(db: Database, limit: int = 20) -> list[str]:
+    """Files of 1C's CommerceML exchange that could not be applied, latest first, each as one
+    line with its reason (for ``gateway bitrix status`` and the operator page)."""
+    from adapters.bitrix.commerceml.store import failed_files
+
+    return [
+        f"{f.at:%Y-%m-%d %H:%M:%S} {f.filename}"
+        + (f" (из {f.archive})" if f.archive else "")
+        + f", {f.size} байт: {f.error}"
+        for f in failed_files(db, limit)
+    ]

@@ -41,7 +41,7 @@ def sign(
 
 @app.command()
 def status(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
-    """Export cursor of the CommerceML exchange, open exchange sessions, Bitrix24 events."""
+    """Export cursor of the CommerceML exchange, open exchange sessions, files of 1C not applied, Bitrix24 events."""
     from gateway.store.models_bitrix import Bitrix24Event, BitrixExchangeSession, BitrixExportCursor
 
     service, _cfg = service_for(config, database_url)
@@ -60,6 +60,10 @@ def status(config: ConfigOption = None, database_url: DatabaseOption = None) -> 
         table.add_row(cursor.name, str(cursor.committed_sequence), str(cursor.pending_sequence or "—"))
     console.print(table)
     console.print(f"exchange sessions: {len(sessions)}")
+    from adapters.bitrix.maintenance import failed_exchange_files
+
+    for line in failed_exchange_files(service.db):
+        console.print(f"  file not applied: {line}", markup=False, highlight=False)
     counts = Counter(events)
     console.print("Bitrix24 events: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     for event in failed:

@@ -80,6 +80,7 @@ class BitrixExchangeFile(SQLModel, table=True):
     validated: bool = Field(default=False, description="The whole file was checked before anything was applied")
     documents_done: int = Field(default=0, description="Top-level documents already imported")
     finished: bool = False
+    error: str | None = Field(default=None, max_length=500, description="Why the file could not be applied")
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
 
@@ -101,3 +102,15 @@ class BitrixExportCursor(SQLModel, table=True):
     committed_sequence: int = Field(default=0, sa_type=BigInteger)
     pending_sequence: int | None = Field(default=None, sa_type=BigInteger)
     updated_at: datetime = Field(sa_column=_ts())
+
+
+class BitrixCmlOrderVersion(SQLModel, table=True):
+    """An order version made by applying 1C's own news: ``query`` does not send it back to 1C
+    (Bitrix marks such orders ``UPDATED_1C``)."""
+
+    __tablename__ = "bitrix_cml_order_versions"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    order_id: str = Field(primary_key=True, max_length=128)
+    version: int = Field(primary_key=True, sa_type=BigInteger)
+    created_at: datetime = Field(sa_column=_ts())

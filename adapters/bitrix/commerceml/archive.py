@@ -2,9 +2,13 @@
 
 Nothing in an archive is trusted: members are stored as files of the same session under
 names checked like uploaded ones (no absolute paths, no ``..``, no drive letters), links and
-encrypted members are refused, there are at most ``MAX_MEMBERS`` of them, and the bytes
-actually decompressed (not the sizes the archive declares) are counted against the session's
-file limit, so a zip bomb stops at the limit. A failed extraction leaves no member behind.
+encrypted members are refused, there are at most ``MAX_MEMBERS`` of them.
+
+A zip bomb costs nothing but the reading of its first bytes: the archive may give at most
+``min(max_bytes, max_ratio × its own size)`` bytes (1C's XML packs some 10 to 30 times). The
+sizes it declares are checked first, then the bytes it really gives are counted in a first pass
+that writes nothing and stops as soon as the bound is passed; only an archive that stays within
+it is written, member by member. A failed extraction leaves no member behind.
 """
 
 from __future__ import annotations
@@ -55,11 +59,39 @@ def _members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
     return found
 
 
+def _measure(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, str]], limit: int, block: int) -> int:
+    """What the members really decompress to, counted without keeping any of it; stops (raises)
+    as soon as it passes ``limit``."""
+    declared = sum(info.file_size for info, _ in members)
+    if declared > limit:
+        raise ArchiveError(f"распакованный архив больше {limit} байт (заявлено {declared})")
+    total = 0
+    try:
+        for info, _ in members:
+            with archive.open(info) as source:
+                while data := source.read(block):
+                    total += len(data)
+                    if total > limit:
+                        raise ArchiveError(f"распакованный архив больше {limit} байт")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise ArchiveError(f"ошибка распаковки архива: {type(exc).__name__}") from exc
+    return total
+
+
 def extract(
-    db: Database, session_id: str, file: BitrixExchangeFile, *, max_bytes: int, block: int, now: datetime
+    db: Database,
+    session_id: str,
+    file: BitrixExchangeFile,
+    *,
+    max_bytes: int,
+    block: int,
+    now: datetime,
+    max_ratio: int | None = None,
 ) -> list[str]:
     """Store the archive's members as files of the session; returns their names."""
     assert file.id is not None
+    if max_ratio is not None:
+        max_bytes = min(max_bytes, max(file.size, 1) * max_ratio)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
         for chunk in store.read_chunks(db, file.id):
             spool.write(chunk)
@@ -73,6 +105,7 @@ def extract(
             names = [name for _, name in members]
             if file.filename in names:
                 raise ArchiveError("архив содержит файл с собственным именем")
+            _measure(archive, members, max_bytes, block)
             store.delete_files(db, session_id, archive=file.filename)
             store.delete_files(db, session_id, names=[n for n in names if n != file.filename])
             total = 0

@@ -91,6 +91,9 @@ class Item:
     id: str | None
     name: str | None
     quantity: Decimal | None
+    price: Decimal | None = None
+    line_ref: str | None = None  # ИдСтрокиЗаказа we sent with the line, if 1C kept it
+    service: bool = False  # ТипНоменклатуры = Услуга: delivery and the like, not goods of the order
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class Document:
     base: str | None  # Основание: the order a subordinate document belongs to
     requisites: dict[str, str]
     items: list[Item]
+    has_goods: bool = False  # the document lists its goods (``Товары``), so they are what 1C has now
 
     def flag(self, *names: str) -> bool:
         return any(is_true(self.requisites.get(n)) for n in names)
@@ -156,7 +160,18 @@ def parse_document(element: etree._Element) -> Document:
     goods = _child(element, "Товары")
     if goods is not None:
         for good in _children(goods, "Товар"):
-            items.append(Item(_text(good, "Ид"), _text(good, "Наименование"), parse_decimal(_text(good, "Количество"))))
+            traits = _requisites(good)
+            kind = (traits.get("типноменклатуры") or traits.get("видноменклатуры") or "").strip().lower()
+            items.append(
+                Item(
+                    _text(good, "Ид"),
+                    _text(good, "Наименование"),
+                    parse_decimal(_text(good, "Количество")),
+                    parse_decimal(_text(good, "ЦенаЗаЕдиницу")),
+                    traits.get("идстрокизаказа") or None,
+                    kind == "услуга",
+                )
+            )
     base = _text(element, "Основание")
     if base is None:
         bases = _child(element, "Основания")
@@ -170,6 +185,7 @@ def parse_document(element: etree._Element) -> Document:
         base=base,
         requisites=_requisites(element),
         items=items,
+        has_goods=goods is not None,
     )
 
 

@@ -14,7 +14,18 @@ is merged into it:
   matched to the order's lines by goods id; a shipment already applied is never applied again;
 * returned — a ``Возврат товара`` document returns its goods (at most what was shipped).
 
-News never takes anything back (1C saying "not paid" does not unpay an order). If the merged
+As a Bitrix site does (``Dev-tester/TechStore`` ``bitrix/modules/sale/general/order_loader.php``,
+``updateOrderWithoutShipmentsPayments``), an order document is the order as 1C has it now:
+
+* its goods rewrite the order's lines while the order is unpaid and nothing of it has shipped —
+  a quantity changed, a line dropped (it then earns nothing), a line added at 1C's price; lines are
+  matched by the ``ИдСтрокиЗаказа`` we sent, then by goods ``Ид``; services (``ТипНоменклатуры`` =
+  ``Услуга``, the delivery) are not goods of the order. On a paid or shipped order an edit is
+  refused with Bitrix's words and the rest of the news still applies;
+* an order document that does not say ``Отменен`` (nor ``ПометкаУдаления``, nor a cancelling
+  status) un-cancels a cancelled order.
+
+Payment and shipment news never take anything back (1C saying "not paid" does not unpay an order). If the merged
 snapshot equals the stored one, nothing is applied; otherwise it is applied as version + 1
 under a key derived from the stored version and the new content — so importing the same file
 twice, or two replicas importing it at once, changes the ledger once.
@@ -28,9 +39,11 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from adapters.bitrix.commerceml import store
 from adapters.bitrix.commerceml.documents import Document, Item, Package
 from adapters.bitrix.config import CommerceMLConfig
 from contracts.errors import LoyaltyError
+from contracts.operations import CartLine
 from contracts.orders import OrderQuantity, OrderRecord, OrderRequest, OrderReturn, OrderShipment
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.service import LoyaltyService
@@ -44,7 +57,14 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
+# The status ids ``mode=info`` lists (export.STATUSES), as 1C sends them back in ``Статуса заказа ИД``.
+_STATUS_IDS = {"p": "paid", "f": "shipped", "c": "cancelled"}
+
+
 def _status_action(cfg: CommerceMLConfig, document: Document) -> str:
+    status_id = (document.requisites.get("статуса заказа ид") or "").strip().lower()
+    if status_id in _STATUS_IDS:
+        return _STATUS_IDS[status_id]
     status = document.requisites.get("статус заказа") or document.requisites.get("статуса заказа ид") or ""
     status = status.strip().lower()
     if status.startswith("[") and "]" in status:  # Bitrix style "[F] Выполнен"
@@ -136,15 +156,77 @@ class _Lines:
         return self._take(self.returnable, items)
 
 
-def merge(cfg: CommerceMLConfig, stored: OrderRequest, package: Package) -> OrderRequest:
+# Bitrix's own words (lang/ru/component.php, CC_BSC1_FINAL_NOT_EDIT).
+FINAL_NOT_EDIT = "Заказ №{id} не может быть изменен (находится в финальном статусе, оплачен или разрешена доставка)."
+_KOPECK = Decimal("0.01")
+
+
+def _same_lines(a: list[CartLine], b: list[CartLine]) -> bool:
+    return sorted(x.model_dump_json() for x in a) == sorted(x.model_dump_json() for x in b)
+
+
+def edited_lines(stored: OrderRequest, items: list[Item]) -> list[CartLine]:
+    """The order's lines as 1C lists them now (prices of known lines stay the site's: what we
+    sent as ``ЦенаЗаЕдиницу`` already had the discounts in it)."""
+    remaining = {line.line_id: line for line in stored.lines}
+    lines: list[CartLine] = []
+    for item in items:
+        if item.service or not item.id:
+            continue
+        line = remaining.pop(item.line_ref, None) if item.line_ref else None
+        if line is None:
+            line = next((ln for ln in remaining.values() if ln.item == item.id), None)
+            if line is not None:
+                del remaining[line.line_id]
+        if item.quantity is None or item.quantity <= 0:
+            continue  # 1C keeps a removed line at zero: it is gone
+        quantity = _fmt(item.quantity)
+        if line is not None:
+            if quantity == line.quantity:
+                lines.append(line)
+                continue
+            data = line.model_dump()
+            data["quantity"] = quantity
+            if line.amount is not None:  # the site's own line discount scales with the quantity
+                data["amount"] = (line.amount * quantity / line.quantity).quantize(_KOPECK)
+            lines.append(CartLine.model_validate(data))
+        else:
+            if item.price is None:
+                raise ValueError(f"товар {item.id[:80]}: нет цены")
+            lines.append(
+                CartLine.model_validate(
+                    {
+                        "line_id": f"1c:{item.id}"[:128],
+                        "item": item.id[:128],
+                        "item_name": (item.name or item.id)[:256],
+                        "quantity": quantity,
+                        "price": item.price,
+                    }
+                )
+            )
+    return lines
+
+
+def merge(
+    cfg: CommerceMLConfig, stored: OrderRequest, package: Package, warnings: list[str] | None = None
+) -> OrderRequest:
     """The stored snapshot with 1C's news added (same version: the caller decides on it)."""
     zone = cfg.zone
+    order = package.order
+    if order is not None and order.has_goods:
+        wanted = edited_lines(stored, order.items)
+        if not _same_lines(wanted, stored.lines):
+            if stored.paid or stored.shipments:
+                if warnings is not None:
+                    warnings.append(FINAL_NOT_EDIT.format(id=stored.order_id))
+            else:
+                edited = [line.model_dump() for line in wanted]
+                stored = OrderRequest.model_validate({**stored.model_dump(), "lines": edited})
     lines = _Lines(stored)
     shipments = list(stored.shipments)
     returns = list(stored.returns)
     known_shipments = {s.shipment_id for s in shipments}
     known_returns = {r.return_id for r in returns}
-    order = package.order
     if order is not None and (
         order.flag("отгружен")
         or order.value("номер отгрузки по 1с", "дата отгрузки по 1с")
@@ -180,7 +262,9 @@ def merge(cfg: CommerceMLConfig, stored: OrderRequest, package: Package) -> Orde
     data = stored.model_dump()
     data.update(
         paid=stored.paid or _is_paid(cfg, package),
-        cancelled=stored.cancelled or _is_cancelled(cfg, package),
+        # An order document says whether the order is cancelled now (un-cancel included);
+        # payments and shipments alone say nothing about it.
+        cancelled=_is_cancelled(cfg, package) if order is not None else stored.cancelled,
         shipments=[s.model_dump() for s in shipments],
         returns=[r.model_dump() for r in returns],
     )
@@ -206,7 +290,7 @@ def apply_package(service: LoyaltyService, cfg: CommerceMLConfig, package: Packa
         return
     stored = record.snapshot
     try:
-        merged = merge(cfg, stored, package)
+        merged = merge(cfg, stored, package, report.warnings)
     except ValueError as exc:  # 1C's news does not make a valid order (pydantic's errors are ValueErrors)
         report.skipped += 1
         report.warnings.append(f"Заказ №{stored.order_id}: {str(exc).splitlines()[0][:200]}")
@@ -224,5 +308,7 @@ def apply_package(service: LoyaltyService, cfg: CommerceMLConfig, package: Packa
         return
     if result.applied:
         report.applied += 1
+        # 1C made this version: the next ``query`` does not send it back (Bitrix's UPDATED_1C).
+        store.remember_1c_version(service.db, cfg.orders_client, stored.order_id, result.version, service.clock())
     else:
         report.unchanged += 1

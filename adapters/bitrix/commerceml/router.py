@@ -2,9 +2,11 @@
 
 GET or POST, parameters in the query string (``type``, ``mode``, ``filename``, ``sessid``,
 ``version``). ``checkauth`` takes HTTP Basic credentials of the configured client (Cyrillic
-logins are decoded as UTF-8); every other call is authenticated by the session cookie it
-returned — a missing, unknown or expired cookie gets ``failure`` (``error`` for ``success``),
-as Bitrix answers. Replies are encoded in ``commerceml.encoding`` (windows-1251 by default).
+logins are decoded as UTF-8), or the cookie of a live session (a logged-in PHP session); every
+other call is authenticated by the session cookie it returned — a missing, unknown or expired
+cookie gets ``failure`` (``error`` for ``success``), as Bitrix answers. Replies are encoded in
+``commerceml.encoding`` (windows-1251 by default, which is all Bitrix ever sends) and labelled
+as Bitrix labels them: ``text/html`` for text, ``application/xml`` for ``query`` and ``info``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def _render(reply: Reply, cfg: CommerceMLConfig) -> Response:
     if reply.xml is not None:
         return Response(reply.xml, media_type=f"application/xml; charset={cfg.encoding}")
     response = Response(
-        reply.text.encode(cfg.encoding, errors="replace"), media_type=f"text/plain; charset={cfg.encoding}"
+        reply.text.encode(cfg.encoding, errors="replace"), media_type=f"text/html; charset={cfg.encoding}"
     )
     response.headers["Cache-Control"] = "no-store"
     if reply.cookie is not None:
@@ -51,15 +53,18 @@ def dispatch(
     mode = params.get("mode", "").strip().lower()
     if kind != "sale":
         return text("failure", exchange.ONLY_SALE)
+    ttl = timedelta(seconds=cfg.session_ttl_seconds)
     if mode == "checkauth":
+        if authorization is None and store.find_session(service.db, cookie, ttl, service.clock()) is not None:
+            return exchange.checkauth(service, cfg, cfg.client, cookie)
         try:
             client = authenticator.from_header(authorization)
         except LoyaltyError:
             return text("failure", exchange.AUTH_FAILED)
         if client.id != cfg.client:
             return text("failure", exchange.NO_RIGHTS)
-        return exchange.checkauth(service, cfg, client.id)
-    session = store.find_session(service.db, cookie, timedelta(seconds=cfg.session_ttl_seconds), service.clock())
+        return exchange.checkauth(service, cfg, client.id, cookie)
+    session = store.find_session(service.db, cookie, ttl, service.clock())
     if session is None:
         return text("error" if mode == "success" else "failure", exchange.AUTH_FAILED)
     sessid = params.get("sessid")
@@ -73,6 +78,8 @@ def dispatch(
         return exchange.import_step(service, cfg, session, params.get("filename"))
     if mode == "query":
         return exchange.query(service, cfg)
+    if mode == "info":
+        return exchange.info(cfg)
     if mode == "success":
         return exchange.success(service, cfg)
     return text("failure", exchange.UNKNOWN_COMMAND)

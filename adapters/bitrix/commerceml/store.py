@@ -19,6 +19,7 @@ from sqlmodel import Session, col, delete, func, select
 
 from gateway.store.db import Database
 from gateway.store.models_bitrix import (
+    BitrixCmlOrderVersion,
     BitrixExchangeChunk,
     BitrixExchangeFile,
     BitrixExchangeSession,
@@ -58,21 +59,50 @@ def _session(row: BitrixExchangeSession) -> ExchangeSession:
     return ExchangeSession(row.id, row.sessid, row.client_id, row.zip, row.version)
 
 
-def open_session(db: Database, client_id: str, now: datetime) -> tuple[str, ExchangeSession]:
-    """A new session: (the cookie value 1C will send back, the session)."""
-    cookie = secrets.token_hex(16)
-    row = BitrixExchangeSession(
-        id=_digest(cookie),
-        sessid=secrets.token_hex(16),
-        client_id=client_id,
-        zip=False,
-        version=None,
-        created_at=now,
-        last_seen_at=now,
-    )
+def open_session(
+    db: Database, client_id: str, now: datetime, ttl: timedelta, cookie: str | None = None
+) -> tuple[str, ExchangeSession]:
+    """The session of a ``checkauth``: (the cookie value 1C will send back, the session).
+
+    A ``checkauth`` carrying the cookie of a live session of the same client keeps that session,
+    as PHP keeps ``PHPSESSID`` for a logged-in user. Without one, a new session takes over the
+    files and the agreed protocol (``version``, ``zip``) of the client's latest live session:
+    Bitrix keeps 1C's files in one directory per site, not per session, so an upload that a
+    second ``checkauth`` interrupts goes on where it was."""
     with db.write() as session:
+        if cookie and len(cookie) <= 128:
+            row = session.get(BitrixExchangeSession, _digest(cookie))
+            if row is not None and row.client_id == client_id and row.last_seen_at + ttl >= now:
+                row.last_seen_at = now
+                session.add(row)
+                return cookie, _session(row)
+        latest = session.exec(
+            select(BitrixExchangeSession)
+            .where(
+                BitrixExchangeSession.client_id == client_id,
+                col(BitrixExchangeSession.last_seen_at) >= now - ttl,
+            )
+            .order_by(col(BitrixExchangeSession.last_seen_at).desc())
+            .limit(1)
+        ).first()
+        cookie = secrets.token_hex(16)
+        row = BitrixExchangeSession(
+            id=_digest(cookie),
+            sessid=secrets.token_hex(16),
+            client_id=client_id,
+            zip=latest.zip if latest is not None else False,
+            version=latest.version if latest is not None else None,
+            created_at=now,
+            last_seen_at=now,
+        )
         session.add(row)
-    return cookie, _session(row)
+        session.flush()
+        if latest is not None:
+            files = session.exec(select(BitrixExchangeFile).where(BitrixExchangeFile.session_id == latest.id)).all()
+            for file in files:
+                file.session_id = row.id
+                session.add(file)
+        return cookie, _session(row)
 
 
 def find_session(db: Database, cookie: str | None, ttl: timedelta, now: datetime) -> ExchangeSession | None:
@@ -147,6 +177,8 @@ def append_chunk(
         row.validated = False
         row.documents_done = 0
         row.finished = False
+        row.extracted = False
+        row.error = None
         row.updated_at = now
         session.add(row)
         session.flush()
@@ -266,3 +298,53 @@ def delete_files(db: Database, session_id: str, *, names: list[str] | None = Non
         session.exec(delete(BitrixExchangeChunk).where(col(BitrixExchangeChunk.file_id).in_(ids)))
         session.exec(delete(BitrixExchangeFile).where(col(BitrixExchangeFile.id).in_(ids)))
         return len(ids)
+
+
+# -- what 1C itself changed, and what could not be applied ---------------------------------
+
+
+def remember_1c_version(db: Database, client_id: str, order_id: str, version: int, now: datetime) -> None:
+    """The order's ``version`` was made from 1C's news: ``query`` will not send it back."""
+    try:
+        with db.write() as session:
+            if session.get(BitrixCmlOrderVersion, (client_id, order_id, version)) is None:
+                row = BitrixCmlOrderVersion(client_id=client_id, order_id=order_id, version=version, created_at=now)
+                session.add(row)
+    except IntegrityError:
+        pass  # a concurrent import of the same file remembered it first
+
+
+def versions_from_1c(db: Database, client_id: str, orders: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which of these (order id, version) pairs 1C made."""
+    if not orders:
+        return set()
+    with db.read() as session:
+        rows = session.exec(
+            select(BitrixCmlOrderVersion.order_id, BitrixCmlOrderVersion.version).where(
+                BitrixCmlOrderVersion.client_id == client_id,
+                col(BitrixCmlOrderVersion.order_id).in_({order_id for order_id, _ in orders}),
+            )
+        ).all()
+    wanted = set(orders)
+    return {(order_id, version) for order_id, version in rows if (order_id, version) in wanted}
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    filename: str
+    archive: str | None
+    size: int
+    error: str
+    at: datetime
+
+
+def failed_files(db: Database, limit: int = 20) -> list[FailedFile]:
+    """Files of 1C that could not be applied, latest first, with the reason."""
+    with db.read() as session:
+        rows = session.exec(
+            select(BitrixExchangeFile)
+            .where(col(BitrixExchangeFile.error).is_not(None))
+            .order_by(col(BitrixExchangeFile.updated_at).desc())
+            .limit(limit)
+        ).all()
+        return [FailedFile(r.filename, r.archive, r.size, r.error or "", r.updated_at) for r in rows]
