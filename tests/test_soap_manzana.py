@@ -248,9 +248,273 @@ def test_ruby_balance_by_card_by_phone_and_an_unknown_card(gateway: Gateway) -> 
 def test_a_cheque_by_phone_accrues_to_the_phones_card(gateway: Gateway) -> None:
     """Issue 19: ``Card/MobilePhone`` in a cheque (Manzana's Card choice) is that phone's card,
     not an anonymous cheque; a phone typed as the card number too."""
-    reply = savon_reply(post(gateway, savon_cheque("Fiscal", "by-phone-1", card=t("MobilePhone", PHONE)), SAVON_HEADERS))
+    reply = savon_reply(
+        post(gateway, savon_cheque("Fiscal", "by-phone-1", card=t("MobilePhone", PHONE)), SAVON_HEADERS)
+    )
     assert (reply["return_code"], reply["card_number"], reply["charged_bonus"]) == ("0", CARD, "76.00")
-    typed = savon_reply(post(gateway, savon_cheque("Fiscal", "by-phone-2", card=t("CardNumber", "8 999 000-00-01")), SAVON_HEADERS))
+    typed = savon_reply(
+        post(gateway, savon_cheque("Fiscal", "by-phone-2", card=t("CardNumber", "8 999 000-00-01")), SAVON_HEADERS)
+    )
     assert (typed["card_number"], typed["charged_bonus"]) == (CARD, "76.00")
     assert available(gateway) == 752
     gateway.assert_invariants()
+
+
+# --- TypeScript: darthven/xcom-backend (xml-js) ---------------------------------------------------
+
+
+def xmljs_text(name: str, value: str) -> str:
+    return f"<{name}>{value}</{name}>"
+
+
+def xcom_cheque(card: str, items: list[tuple[str, int, str]], *, coupons: list[str] | None = None) -> bytes:
+    """``js2xml(ChequeSoapRequest, {compact: true})`` after ``createSoftChequeRequest``: no XML
+    declaration, ``soap:`` envelope, default namespace on ``ProcessRequest``, ``ChequeType`` as an
+    attribute, RequestID a random number from 1000 to 1100, ``new Date().toISOString()``, Items
+    appended after ``PaidByBonus`` in ``addItems``' key order, then ``Coupons``."""
+    lines, total = "", Decimal(0)
+    for index, (article, quantity, price) in enumerate(items, start=1):
+        summ = Decimal(price) * quantity
+        total += summ
+        lines += (
+            "<Item>"
+            + xmljs_text("PositionNumber", str(index))
+            + xmljs_text("Article", article)
+            + xmljs_text("Quantity", str(quantity))
+            + xmljs_text("Price", price)
+            + xmljs_text("Discount", "0")
+            + xmljs_text("Summ", str(summ))
+            + xmljs_text("SummDiscounted", str(summ))
+            + "</Item>"
+        )
+    coupon_xml = (
+        "<Coupons>" + "".join(f"<Coupon>{xmljs_text('Number', c)}</Coupon>" for c in coupons) + "</Coupons>"
+        if coupons
+        else ""
+    )
+    return (
+        '<soap:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        f'<soap:Body><ProcessRequest xmlns="{NS}"><request><ChequeRequest ChequeType="Soft">'
+        + xmljs_text("RequestID", "1042")
+        + xmljs_text("DateTime", "2026-11-23T09:15:02.417Z")
+        + xmljs_text("Organization", "1")
+        + xmljs_text("BusinessUnit", "001")
+        + xmljs_text("POS", "111")
+        + f"<Card>{xmljs_text('CardNumber', card)}</Card>"
+        + xmljs_text("Number", "Anse-1")
+        + xmljs_text("OperationType", "Sale")
+        + xmljs_text("Summ", str(total))
+        + xmljs_text("Discount", "0")
+        + xmljs_text("SummDiscounted", str(total))
+        + xmljs_text("PaidByBonus", "0")
+        + lines
+        + coupon_xml
+        + "</ChequeRequest></request>"
+        + xmljs_text("orgName", "Ozerki")
+        + "</ProcessRequest></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def xml2js_compact(element: etree._Element) -> Any:
+    """xml-js ``xml2js(compact: true)``: keys are tag names *as written* (``soap:Envelope``),
+    text under ``_text``, repeated elements as arrays."""
+    result: dict[str, Any] = {}
+    if element.text and element.text.strip():
+        result["_text"] = element.text
+    for child in element:
+        prefix = child.prefix
+        key = f"{prefix}:{etree.QName(child).localname}" if prefix else etree.QName(child).localname
+        value = xml2js_compact(child)
+        if key in result:
+            result[key] = [*result[key], value] if isinstance(result[key], list) else [result[key], value]
+        else:
+            result[key] = value
+    return result
+
+
+def xcom_reply(response: Any) -> dict[str, Any]:
+    """``soapUtil.ts`` ``sendRequest``: the path it walks and the ``_text`` fields it parses."""
+    root = etree.fromstring(response.content)
+    document = {f"{root.prefix}:{etree.QName(root).localname}": xml2js_compact(root)}
+    data = document["soap:Envelope"]["soap:Body"]["ProcessRequestResponse"]["ProcessRequestResult"]["ChequeResponse"]
+    assert isinstance(data, dict)
+    return data
+
+
+XCOM_HEADERS = {"Content-Type": "text/xml;charset=UTF-8"}  # httpntlm.post: no SOAPAction
+
+
+def test_typescript_soft_cheque_read_as_xml_js_reads_it(gateway: Gateway) -> None:
+    response = post(gateway, xcom_cheque(CARD, [("30111", 2, "149.5"), ("40222", 1, "99")]), XCOM_HEADERS)
+    assert response.status_code == 200, response.text
+    data = xcom_reply(response)
+    assert data["Message"]["_text"] != "Карта не найдена"
+    assert int(data["ReturnCode"]["_text"]) == 0
+    # what sendRequest maps into ManzanaCheque
+    assert float(data["ChargedBonus"]["_text"]) == 19.0  # 5 % of 398
+    assert float(data["Summ"]["_text"]) == 398.0 and float(data["SummDiscounted"]["_text"]) == 398.0
+    assert float(data["Discount"]["_text"]) == 0.0
+    items = data["Item"] if isinstance(data["Item"], list) else [data["Item"]]
+    assert [
+        (
+            int(i["Article"]["_text"]),
+            int(i["Quantity"]["_text"].split(".")[0]),
+            float(i["Price"]["_text"]),
+            float(i["SummDiscounted"]["_text"]),
+            float(i["Discount"]["_text"]),
+            float(i["AvailablePayment"]["_text"]),
+            float(i["WriteoffBonus"]["_text"]),
+        )
+        for i in items
+    ] == [(30111, 2, 149.5, 299.0, 0.0, 89.0, 0.0), (40222, 1, 99.0, 99.0, 0.0, 30.0, 0.0)]
+    assert float(data["AvailablePayment"]["_text"]) == 119.0  # 30 % of 398
+
+
+def test_typescript_unknown_card_and_coupon_as_the_client_checks_them(gateway: Gateway) -> None:
+    unknown = xcom_reply(post(gateway, xcom_cheque("9419410000516", [("30111", 1, "100")]), XCOM_HEADERS))
+    assert unknown["Message"]["_text"] == "Карта не найдена"  # soapUtil.ts throws CardNotFound on this text
+    assert int(unknown["ReturnCode"]["_text"]) == 80241
+    snapshot = gateway.ledger_snapshot()
+    bad = xcom_reply(post(gateway, xcom_cheque(CARD, [("30111", 1, "100")], coupons=["NO-SUCH"]), XCOM_HEADERS))
+    coupons = bad["Coupons"]["Coupon"]
+    coupons = coupons if isinstance(coupons, list) else [coupons]
+    assert [c["ApplicabilityCode"]["_text"] for c in coupons] == ["0"]  # checkCoupons: '0' is invalid
+    assert coupons[0]["ApplicabilityMessage"]["_text"] == "Купон не найден"
+    assert gateway.ledger_snapshot() == snapshot
+
+
+# --- PHP: JamesBondsky/4lapy (SoapClient, ProcessRequestInfo) ---------------------------------------
+
+
+def php_cheque(card: str, number: str) -> bytes:
+    """PHP's SoapClient serialising ``ProcessRequestInfo`` from the WSDL: ``SOAP-ENV``/``ns1``
+    prefixes, schema order, no ``RequestID`` (the DTO's key is ``RequestId``), ``Y-m-d\\TH:i:s``
+    dates, ``Discount`` a percent (``ArithmeticHelper::getPercent``), PHP float and int texts."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" '
+        f'xmlns:ns1="{NS}"><SOAP-ENV:Body><ns1:ProcessRequestInfo><ns1:request><ns1:Requests>'
+        '<ns1:ChequeRequest ChequeType="Soft">'
+        f"<ns1:Card><ns1:CardNumber>{card}</ns1:CardNumber></ns1:Card>"
+        "<ns1:DateTime>2026-11-23T12:30:45</ns1:DateTime><ns1:Organization>4paws</ns1:Organization>"
+        "<ns1:BusinessUnit>UT01</ns1:BusinessUnit><ns1:POS>SITE</ns1:POS>"
+        f"<ns1:Number>{number}</ns1:Number><ns1:OperationType>Sale</ns1:OperationType>"
+        "<ns1:Summ>1000</ns1:Summ><ns1:Discount>10</ns1:Discount><ns1:SummDiscounted>900</ns1:SummDiscounted>"
+        "<ns1:PaidByBonus>0</ns1:PaidByBonus>"
+        "<ns1:Item><ns1:PositionNumber>1</ns1:PositionNumber><ns1:Article>1019383</ns1:Article>"
+        "<ns1:Price>500</ns1:Price><ns1:Quantity>2</ns1:Quantity><ns1:Summ>1000</ns1:Summ>"
+        "<ns1:Discount>10</ns1:Discount><ns1:SummDiscounted>900</ns1:SummDiscounted></ns1:Item>"
+        "</ns1:ChequeRequest></ns1:Requests></ns1:request><ns1:orgName>4lapy</ns1:orgName>"
+        "</ns1:ProcessRequestInfo></SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
+    ).encode()
+
+
+def test_php_process_request_info_read_by_namespace(gateway: Gateway) -> None:
+    """``buildResponseFromRawResponse``: ``ProcessRequestInfoResult->Responses->ChequeResponse``,
+    then ReturnCode, Message, balances, Summ/Discount/SummDiscounted and the ``Item`` list."""
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NS}/ProcessRequestInfo"'}
+    response = post(gateway, php_cheque(CARD, "1733139045123"), headers)
+    assert response.status_code == 200, response.text
+    ns = {"m": NS}
+    found = etree.fromstring(response.content).xpath(
+        "//m:ProcessRequestInfoResponse/m:ProcessRequestInfoResult/m:Responses/m:ChequeResponse", namespaces=ns
+    )
+    assert len(found) == 1
+    cheque = found[0]
+
+    def value(path: str) -> str:
+        return str(cheque.xpath(f"string(m:{path})", namespaces=ns))
+
+    assert (value("ReturnCode"), value("Message")) == ("0", "Начислено: 45,00")
+    assert "RequestID" not in [etree.QName(c).localname for c in cheque]  # none was sent
+    assert (value("Summ"), value("Discount"), value("SummDiscounted")) == ("1000.00", "10.000", "900.00")
+    assert (value("CardBalance"), value("CardActiveBalance"), value("ChargedBonus")) == ("600.00", "600.00", "45.00")
+    items = cheque.xpath("m:Item", namespaces=ns)
+    assert [(i.findtext(f"{{{NS}}}PositionNumber"), i.findtext(f"{{{NS}}}Discount")) for i in items] == [
+        ("1", "10.000")
+    ]
+
+
+# --- Program parity, identity, hardening ------------------------------------------------------------
+
+
+def test_business_unit_is_the_store_its_zone_discount_applies(start_gateway: Any, demo_config: Any) -> None:
+    """Issue 16 parity: ``BusinessUnit`` is the store code the program's zones list."""
+    program = demo_config.program.model_copy(
+        update={
+            "catalogue": demo_config.program.catalogue.model_validate(
+                {"zones": [{"code": "spb", "stores": ["ilneshop-spb"]}]}
+            ),
+            "discounts": demo_config.program.discounts.model_validate(
+                {
+                    "rules": [
+                        {"id": "spb-10", "description": "Петербург −10 %", "when": {"zones": ["spb"]}, "percent": 10}
+                    ]
+                }
+            ),
+        }
+    )
+    gw: Gateway = start_gateway(config=demo_config.model_copy(update={"program": program}))
+    spb = savon_cheque("Soft", "z-1").replace(b"<tns:BusinessUnit>ilneshop01<", b"<tns:BusinessUnit>ilneshop-spb<")
+    reply = savon_reply(post(gw, spb, SAVON_HEADERS))
+    assert (reply["summ"], reply["discount"], reply["summ_discounted"]) == ("1532.00", "10.000", "1378.80")
+    assert [(i["discount"], i["summ_discounted"]) for i in reply["item"]] == [
+        ("10.000", "180.00"),
+        ("10.000", "1198.80"),
+    ]
+    assert reply["charged_bonus"] == "68.00"  # 5 % of what is paid
+    elsewhere = savon_reply(post(gw, savon_cheque("Soft", "z-2"), SAVON_HEADERS))
+    assert (elsewhere["discount"], elsewhere["summ_discounted"]) == ("0.000", "1532.00")
+
+
+def test_a_fault_means_nothing_of_the_message_was_booked(gateway: Gateway) -> None:
+    """Issue 18: a message whose second request is unreadable is a Fault, and its first request
+    (a fiscal cheque) is not booked either."""
+    snapshot = gateway.ledger_snapshot()
+    good = savon_cheque("Fiscal", "ff-1").decode()
+    start, end = good.index("<tns:ChequeRequest"), good.index("</tns:request>")
+    bad = good[start:end].replace(f"<tns:CardNumber>{CARD}<", "<tns:CardNumber>2700 0000 00014<")
+    both = good.replace("</tns:request>", bad + "</tns:request>").encode()
+    response = post(gateway, both, SAVON_HEADERS)
+    assert response.status_code == 500
+    root = etree.fromstring(response.content)
+    assert root.findtext(f".//{{{SOAP11}}}Fault/faultcode") == "soap:Client"
+    assert root.findtext(f".//{{{NS}}}LoyaltyFault/{{{NS}}}Code") == "validation_error"
+    assert gateway.ledger_snapshot() == snapshot
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-7", "utf-8-sig"], ids=lambda e: e
+)
+def test_a_doctype_is_refused_in_any_encoding(gateway: Gateway, encoding: str) -> None:
+    snapshot = gateway.ledger_snapshot()
+    text = savon_cheque("Fiscal", "dtd-1").decode()
+    declared = text.replace('encoding="UTF-8"', f'encoding="{encoding.replace("-sig", "")}"')
+    hostile = declared.replace(
+        "?><env:Envelope", '?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]><env:Envelope'
+    )
+    hostile = hostile.replace("<tns:Number>dtd-1<", "<tns:Number>&x;<")
+    response = post(gateway, hostile.encode(encoding), {**SAVON_HEADERS, "Content-Type": "text/xml"})
+    assert response.status_code == 500 and b"validation_error" in response.content
+    assert b"root:" not in response.content
+    assert gateway.ledger_snapshot() == snapshot
+    if encoding != "utf-7":  # the same message without the DTD is a message like any other
+        plain = declared.encode(encoding)
+        assert savon_reply(post(gateway, plain, {**SAVON_HEADERS, "Content-Type": "text/xml"}))["return_code"] == "0"
+
+
+def test_contact_update_in_the_contact_id_and_attribute_shape(gateway: Gateway) -> None:
+    body = savon(
+        "<tns:ContactInfoUpdateRequest>"
+        + t("RequestID", "1234")
+        + t("DateTime", "2026-11-23T10:00:00+03:00")
+        + t("Attribute", t("Key", "MobilePhone"), t("Value", "+79120007788"))
+        + t("Attribute", t("Key", "FirstName"), t("Value", "Пётр"))
+        + t("Attribute", t("Key", "EmailAddress"), t("Value", "petr@example.ru"))
+        + "</tns:ContactInfoUpdateRequest>"
+    )
+    created = savon_reply(post(gateway, body, SAVON_HEADERS), "contact_info_update_response")
+    assert created["return_code"] == "0" and created["contact_id"] and len(created["card_number"]) == 13
+    again = savon_reply(post(gateway, body, SAVON_HEADERS), "contact_info_update_response")
+    assert (again["contact_id"], again["card_number"]) == (created["contact_id"], created["card_number"])
