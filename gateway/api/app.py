@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,6 +29,7 @@ from gateway.config import GatewayConfig, Settings, load_config
 from gateway.core.messaging import MessageProvider
 from gateway.ledger.context import Clock, utc_now
 from gateway.notify.verification import PhoneVerification
+from gateway.observability import RequestContextMiddleware, metrics
 from gateway.seed import seed_demo
 from gateway.store import migrate
 from gateway.wiring import build_jobs, build_relay, build_service
@@ -166,6 +167,7 @@ def create_app(
     app.include_router(build_bitrix_router())
     app.include_router(operator.build_router())
     app.add_middleware(LimitsMiddleware, authenticator=app.state.authenticator)
+    app.add_middleware(RequestContextMiddleware)  # outermost: every reply gets its request id and metrics
     secure_openapi(app)
 
     @app.get("/health", tags=["health"])
@@ -173,5 +175,11 @@ def create_app(
         with db.read() as session:
             session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": db.dialect, "program": config.program.name}
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def prometheus_metrics() -> Response:
+        """Prometheus exposition: request and ledger counters, database gauges (no personal data)."""
+        body, content_type = metrics.render(db)
+        return Response(body, media_type=content_type)
 
     return app

@@ -66,10 +66,14 @@ def serve(
         f"(docs: /docs, database: {safe_url(settings.database_url)}, program: {gateway_config.program.name}"
         f"{f', {processes} processes' if processes > 1 else ''})"
     )
+    from gateway.observability.logs import logging_config
+
     common = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        # request ids in every line, personal data masked (the access log's 1C query strings too)
+        "log_config": logging_config(settings.log_level, settings.log_format),
         "http": TolerantHttpToolsProtocol,  # 1C sends unencoded Cyrillic in query strings
     }
     if processes == 1:
@@ -84,8 +88,13 @@ def serve(
             "GATEWAY_WORKERS": "true" if settings.workers else "false",
             "GATEWAY_AUTO_MIGRATE": "false",
             "GATEWAY_SEED_DEMO": "false",
+            "GATEWAY_LOG_FORMAT": settings.log_format,
         }
     )
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the processes share their metrics there
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
     uvicorn.run("gateway.api.app:create_app", factory=True, workers=processes, **common)  # type: ignore[arg-type]
 
 
@@ -163,10 +172,13 @@ def worker(
     import signal
     import threading
 
+    from gateway.observability.logs import configure as configure_logging
     from gateway.wiring import build_jobs, build_relay
     from gateway.workers.runner import WorkerRunner
 
     service, cfg = service_for(config, database_url)
+    log_settings = Settings()
+    configure_logging(log_settings.log_level, log_settings.log_format)  # masked, like the server's
     runner = WorkerRunner(service, interval=interval, relay=build_relay(service, cfg), jobs=build_jobs(service, cfg))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from gateway.observability.context import current_request_id
+from gateway.observability.metrics import record_ledger_outcome
 from gateway.store.models import JournalEntry
 
 OUTCOME_BY_OPERATION = {
@@ -54,6 +56,7 @@ def received(session: Session, *, client_id: str, operation: str, key: str, requ
         idempotency_key=key[:255],
         state="received",
         request_json=request.model_dump_json(),
+        request_id=current_request_id(),
         created_at=now,
         updated_at=now,
         **_refs(request),
@@ -67,6 +70,7 @@ def done(session: Session, entry_id: str, operation: str, request: BaseModel, re
     if entry is None:  # pragma: no cover - written in the claim transaction
         return
     entry.state = OUTCOME_BY_OPERATION.get(operation, "committed")
+    record_ledger_outcome(operation, entry.state)
     entry.result_json = result.model_dump_json()
     for name, value in _refs(result, request).items():
         if getattr(entry, name) is None:
@@ -80,6 +84,7 @@ def failed(session: Session, entry_id: str, code: str, message: str, now: dateti
     if entry is None:
         return
     entry.state = "failed"
+    record_ledger_outcome(entry.operation, "failed", code[:64])
     entry.error_code = code[:64]
     entry.error_message = message[:1000]
     entry.updated_at = now

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from gateway.observability.context import current_request_id
 from gateway.store.models import OutboxMessage
 
 
@@ -57,6 +58,7 @@ def publish(session: Session, subscriptions: Sequence[Subscription], events: Ite
                 dedupe_key=dedupe,
                 payload_json=body,
                 state="pending",
+                request_id=current_request_id(),
                 next_attempt_at=now,
                 created_at=now,
             )

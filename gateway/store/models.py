@@ -273,6 +273,7 @@ class JournalEntry(SQLModel, table=True):
     result_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = Field(default=None, max_length=1000)
+    request_id: str | None = Field(default=None, max_length=128, index=True)  # X-Request-ID of the call
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
 
@@ -295,6 +296,7 @@ class OutboxMessage(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     leased_by: str | None = Field(default=None, max_length=64)
     last_error: str | None = Field(default=None, max_length=1000)
+    request_id: str | None = Field(default=None, max_length=128)  # the request that caused it
     created_at: datetime = Field(sa_column=_ts())
     delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 

@@ -1,0 +1,42 @@
+"""Personal data out of log lines: phones, e-mails and names become masks that still tell two
+customers apart (``+7***01``, ``a***@example.ru``, ``И***``).
+
+Two passes over the finished line: values of query-string keys that carry personal data in the
+1C protocols (``Phone=…&Email=…&Client=…`` of ``/hs/loyaltyservice/…``, where 1C sends values
+unencoded and our HTTP layer percent-encodes them), then any phone number or e-mail address left
+anywhere in the text."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+# Query keys (case-insensitive) whose values are personal data in 1C's loyalty calls and ours.
+_PD_KEY = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])((?:[A-Za-z_]*(?:phone|email|e-mail|mail|surname|patronymic|birth|fio|address))"
+    r"|name|firstname|lastname|middlename|client|clientname|customername|fullname)=([^&\s\"']*)"
+)
+_EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+# Russian mobile numbers in the usual written forms: +7 912 555-44-33, 8(912)5554433, 79125554433.
+_PHONE = re.compile(r"(?<![\d])(?:\+7|7|8)?[\s\-(]{0,2}9\d{2}[\s\-)]{0,2}\d{3}[\s\-]?\d{2}[\s\-]?\d{2}(?![\d])")
+
+
+def _mask_value(key: str, raw: str) -> str:
+    if not raw:
+        return raw
+    value = unquote(raw)
+    lowered = key.lower()
+    if "phone" in lowered:
+        digits = re.sub(r"\D", "", value)
+        return "***" + digits[-4:] if len(digits) > 6 else "***"
+    if "mail" in lowered and "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return "***"
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every phone, e-mail and personal query value masked."""
+    text = _PD_KEY.sub(lambda m: f"{m.group(1)}={_mask_value(m.group(1), m.group(2))}", text)
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return _PHONE.sub(lambda m: "+7***" + re.sub(r"\D", "", m.group(0))[-2:], text)

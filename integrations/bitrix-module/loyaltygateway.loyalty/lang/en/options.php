@@ -1,0 +1,22 @@
+<?php
+$MESS['LOYALTYGATEWAY_OPT_GATEWAY_URL'] = 'Loyalty gateway address';
+$MESS['LOYALTYGATEWAY_OPT_SECRET'] = 'Site secret (the gateway\'s bitrix.site.secret, 16 characters or more)';
+$MESS['LOYALTYGATEWAY_OPT_API_LOGIN'] = 'Login of the gateway\'s "site" client (for the balance in the personal account)';
+$MESS['LOYALTYGATEWAY_OPT_API_PASSWORD'] = 'Password of the "site" client';
+$MESS['LOYALTYGATEWAY_OPT_TIMEOUT'] = 'Request timeout, seconds';
+$MESS['LOYALTYGATEWAY_OPT_ORDER_ID_FIELD'] = 'Order number sent to the gateway (never change it on a live shop)';
+$MESS['LOYALTYGATEWAY_OPT_CARD_FIELD'] = 'User field holding the loyalty card number';
+$MESS['LOYALTYGATEWAY_OPT_PROPERTY_POINTS'] = 'Order property: points to pay with';
+$MESS['LOYALTYGATEWAY_OPT_PROPERTY_DISCOUNT'] = 'Order property: paid with points, roubles';
+$MESS['LOYALTYGATEWAY_OPT_PROPERTY_ACCRUE'] = 'Order property: points to be earned';
+$MESS['LOYALTYGATEWAY_OPT_PROPERTY_RETURNS'] = 'Order property: returns (internal)';
+$MESS['LOYALTYGATEWAY_OPT_SEND_CART'] = 'Price the cart and reserve points at checkout';
+$MESS['LOYALTYGATEWAY_OPT_SEND_ORDERS'] = 'Send orders (payment, cancel, status, shipments, returns)';
+$MESS['LOYALTYGATEWAY_OPT_SEND_USERS'] = 'Register new users in the program';
+$MESS['LOYALTYGATEWAY_OPT_QUEUE_DIR'] = 'Folder of the queue of unsent events';
+$MESS['LOYALTYGATEWAY_OPT_MAX_ATTEMPTS'] = 'Delivery attempts per event, at most';
+$MESS['LOYALTYGATEWAY_QUEUE'] = 'Queue';
+$MESS['LOYALTYGATEWAY_QUEUE_STATE'] = 'waiting: #PENDING#, refused by the gateway: #FAILED#';
+$MESS['LOYALTYGATEWAY_QUEUE_RETRY'] = 'Send now';
+$MESS['LOYALTYGATEWAY_QUEUE_RETRIED'] = 'Sent: #SENT#, left: #LEFT#';
+$MESS['LOYALTYGATEWAY_SAVE'] = 'Save';

@@ -1,0 +1,22 @@
+<?php
+$MESS['LOYALTYGATEWAY_OPT_GATEWAY_URL'] = 'Адрес шлюза лояльности';
+$MESS['LOYALTYGATEWAY_OPT_SECRET'] = 'Секрет сайта (bitrix.site.secret шлюза, не короче 16 символов)';
+$MESS['LOYALTYGATEWAY_OPT_API_LOGIN'] = 'Логин клиента «сайт» в шлюзе (для баланса в личном кабинете)';
+$MESS['LOYALTYGATEWAY_OPT_API_PASSWORD'] = 'Пароль клиента «сайт»';
+$MESS['LOYALTYGATEWAY_OPT_TIMEOUT'] = 'Таймаут запроса, секунд';
+$MESS['LOYALTYGATEWAY_OPT_ORDER_ID_FIELD'] = 'Номер заказа для шлюза (не меняйте на работающем магазине)';
+$MESS['LOYALTYGATEWAY_OPT_CARD_FIELD'] = 'Пользовательское поле с номером бонусной карты';
+$MESS['LOYALTYGATEWAY_OPT_PROPERTY_POINTS'] = 'Свойство заказа: баллов к оплате';
+$MESS['LOYALTYGATEWAY_OPT_PROPERTY_DISCOUNT'] = 'Свойство заказа: оплачено баллами, руб.';
+$MESS['LOYALTYGATEWAY_OPT_PROPERTY_ACCRUE'] = 'Свойство заказа: баллов будет начислено';
+$MESS['LOYALTYGATEWAY_OPT_PROPERTY_RETURNS'] = 'Свойство заказа: возвраты (служебное)';
+$MESS['LOYALTYGATEWAY_OPT_SEND_CART'] = 'Расчёт корзины и резерв баллов при оформлении';
+$MESS['LOYALTYGATEWAY_OPT_SEND_ORDERS'] = 'Отправлять заказы (оплата, отмена, статус, отгрузки, возвраты)';
+$MESS['LOYALTYGATEWAY_OPT_SEND_USERS'] = 'Регистрировать новых пользователей в программе';
+$MESS['LOYALTYGATEWAY_OPT_QUEUE_DIR'] = 'Папка очереди неотправленных событий';
+$MESS['LOYALTYGATEWAY_OPT_MAX_ATTEMPTS'] = 'Попыток доставки события, не больше';
+$MESS['LOYALTYGATEWAY_QUEUE'] = 'Очередь';
+$MESS['LOYALTYGATEWAY_QUEUE_STATE'] = 'ждут отправки: #PENDING#, отклонены шлюзом: #FAILED#';
+$MESS['LOYALTYGATEWAY_QUEUE_RETRY'] = 'Отправить сейчас';
+$MESS['LOYALTYGATEWAY_QUEUE_RETRIED'] = 'Отправлено: #SENT#, осталось: #LEFT#';
+$MESS['LOYALTYGATEWAY_SAVE'] = 'Сохранить';
