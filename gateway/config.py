@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "info"
-    log_format: Literal["plain", "json"] = Field(default="plain", description="Log lines: plain text or JSON lines")
     workers: bool = Field(default=True, description="Run the hold sweeper inside `serve`")
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
@@ -58,6 +57,11 @@ class ClientConfig(BaseModel):
     tokens: list[str] = Field(default_factory=list, description="Bearer tokens")
     grants: list[Literal["gift_cards.issue"]] = Field(
         default_factory=list, description="Operations beyond the kind's role (docs/security.md, the role matrix)"
+    )
+    settles_captures_of: list[str] = Field(
+        default_factory=list,
+        description="Till clients whose written-off points this client's receipts settle (the back office "
+        "forwarding those tills' receipts); a till's own receipts always settle its write-offs",
     )
 
     @model_validator(mode="after")

@@ -53,6 +53,7 @@ def build_service(settings: Settings, config: GatewayConfig, clock: Clock = utc_
         subscriptions(config),
         in_flight_lease=timedelta(seconds=settings.in_flight_lease_seconds),
         event_hooks=[NotificationTriggers(config.notifications).on_events, ReferralRefunds(db, config.program)],
+        capture_settlers={c.id: frozenset(c.settles_captures_of) for c in config.clients if c.settles_captures_of},
     )
 
 

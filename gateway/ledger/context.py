@@ -27,3 +27,5 @@ class Ctx:
     now: datetime
     client_id: str
     events: list[Event] = field(default_factory=list)  # published to the outbox in this transaction
+    # Clients whose tills' captured write-offs this client's receipts may settle (its back office).
+    settles: frozenset[str] = field(default_factory=frozenset)

@@ -548,16 +548,11 @@ def _missing() -> Receipt:  # pragma: no cover - the receipt was written in this
 def _matching_capture(ctx: Ctx, account_id: str, points: int | None) -> str | None:
     """A receipt that pays ``points`` without naming a hold, on an account where exactly such a
     payment was captured (a till wrote the points off before the receipt reached us), is that
-    payment: booking it against the captured hold keeps the points from being spent twice."""
-    if not points:
-        return None
-    row = ctx.session.exec(
-        select(Hold)
-        .where(Hold.account_id == account_id, Hold.status == "captured", Hold.captured_points == points)
-        .order_by(col(Hold.created_at))
-        .limit(1)
-    ).first()
-    return row.id if row is not None else None
+    payment: booking it against the captured hold keeps the points from being spent twice.
+    Only a capture of this client, or of a till client it settles, matches (``till``)."""
+    from gateway.ledger import till  # till sessions build on this module
+
+    return till.matching_capture(ctx, account_id, points)
 
 
 def _book_receipt(
@@ -571,6 +566,13 @@ def _book_receipt(
     txn_id = _new_id()
     hold_row: Hold | None = None
     captured = False
+    if req.hold_id is None:
+        from gateway.ledger import till  # till sessions build on this module
+
+        # One purchase, one debit: the gateway already booked this till payment itself.
+        booked = till.booked_by_gateway(ctx, account_id, req.receipt_id, req.points_to_spend)
+        if booked is not None:
+            return booked
     hold_id = req.hold_id or _matching_capture(ctx, account_id, req.points_to_spend)
     if hold_id is not None:
         # A hold named by the receipt must be the caller's; one found by _matching_capture may be

@@ -9,7 +9,7 @@ key. Reads run in a read transaction and never lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -87,6 +87,7 @@ from gateway.ledger import (
     orders,
     points,
     promos,
+    till,
 )
 from gateway.ledger.accounts import balance_of, find_card
 from gateway.ledger.context import Clock, Ctx, utc_now
@@ -102,6 +103,7 @@ from gateway.store.models import IdempotencyKey, UnmappedRef
 log = logging.getLogger("gateway.ledger")
 
 R = TypeVar("R", bound=BaseModel)
+T = TypeVar("T")
 EventHook = Callable[[Session, list[Event], datetime], None]
 Req = TypeVar("Req", bound=BaseModel)
 
@@ -115,8 +117,11 @@ class LoyaltyService:
         subscriptions: Sequence[Subscription] = (),
         in_flight_lease: timedelta = IN_FLIGHT_LEASE,
         event_hooks: Sequence[EventHook] = (),
+        capture_settlers: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.db = db
+        # receipt client id -> till clients whose captured write-offs its receipts settle
+        self.capture_settlers = dict(capture_settlers or {})
         self.event_hooks = list(event_hooks)
         self._unmapped_written: dict[Unmapped, float] = {}
         self.in_flight_lease = in_flight_lease
@@ -146,6 +151,7 @@ class LoyaltyService:
 
         def run(session: Session) -> R:
             ctx = Ctx(self.db, session, self.program, now, client_id)
+            ctx.settles = self.capture_settlers.get(client_id, frozenset())
             ctx_holder.append(ctx)
             return handler(ctx, request)
 
@@ -165,6 +171,49 @@ class LoyaltyService:
             on_result=on_result,
             lease=self.in_flight_lease,
         )
+
+    def _till(self, client_id: str, handler: Callable[[Ctx, Req], T], request: Req) -> T:
+        """One till call, one transaction (``gateway.ledger.till``): the till sends no key to
+        deduplicate on, so these run once per call, serialized by the account's lock."""
+        now = self.clock()
+        with self.db.write() as session:
+            ctx = Ctx(self.db, session, self.program, now, client_id)
+            result = handler(ctx, request)
+            self.publish_events(session, ctx.events, now)
+            return result
+
+    # -- till sessions: reservations and write-offs of points and gift certificates --------
+
+    def till_reserve(self, client_id: str, request: till.TillReserveRequest) -> till.TillReservation:
+        return self._till(client_id, till.reserve, request)
+
+    def till_write_off(self, client_id: str, request: till.TillWriteOffRequest) -> HoldResult:
+        return self._till(client_id, till.write_off, request)
+
+    def till_unlock(self, client_id: str, request: till.TillUnlockRequest) -> int:
+        return self._till(client_id, till.unlock, request)
+
+    def till_remember_cart(self, client_id: str, request: till.TillCartRequest) -> bool:
+        return self._till(client_id, till.remember_cart, request)
+
+    def till_reservation(self, client_id: str, card_number: str, tag: str) -> tuple[str | None, int]:
+        with self.db.read() as session:
+            ctx = Ctx(self.db, session, self.program, self.clock(), client_id)
+            return till.reservation(ctx, card_number, tag)
+
+    def till_customers_by_phone_ending(self, client_id: str, digits: str) -> list[CustomerResult]:
+        with self.db.read() as session:
+            ctx = Ctx(self.db, session, self.program, self.clock(), client_id)
+            return till.customers_by_phone_ending(ctx, digits)
+
+    def gift_till_reserve(self, client_id: str, request: till.GiftReserveRequest) -> till.GiftReservation:
+        return self._till(client_id, till.gift_reserve, request)
+
+    def gift_till_write_off(self, client_id: str, request: till.GiftWriteOffRequest) -> GiftCardResult:
+        return self._till(client_id, till.gift_write_off, request)
+
+    def gift_till_unlock(self, client_id: str, request: till.GiftUnlockRequest) -> int:
+        return self._till(client_id, till.gift_unlock, request)
 
     def publish_events(self, session: Session, events: list[Event], now: datetime) -> None:
         """Outbox messages and event hooks (customer notifications), in the ledger's transaction."""

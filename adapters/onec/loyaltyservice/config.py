@@ -23,12 +23,19 @@ class Ref1C(BaseModel):
 
 class CardType(Ref1C):
     default: bool = False
+    is_person: bool = Field(default=True, description="A personal card: the till asks for the holder's data")
+    generate_number: bool = Field(default=True, description="The server numbers new cards of this type")
 
 
 class OneCConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: str = Field(default="1.0", max_length=32, description="`Version` in every reply")
+    version: str = Field(
+        default="3.0.8.73",
+        pattern=r"^\d{1,4}\.\d{1,4}\.\d{1,4}\.\d{1,4}$",
+        description="`Version` in every reply: four numbers. The till compares it with 3.0.5.1, 3.0.6.1 and "
+        "3.0.7.1 to decide which calls it makes; 3.0.8.73 is what 1C:УНФ's own server answers",
+    )
     timezone: TimeZoneName = Field(
         default="Europe/Moscow", description="1C dates carry no zone; they are local to this zone"
     )
@@ -55,6 +62,14 @@ class OneCConfig(BaseModel):
     )
     goods: dict[Guid, str] = Field(default_factory=dict, description="1C Item Ref -> our item code")
     stores: dict[Guid, str] = Field(default_factory=dict, description="1C RetailStore Ref -> our store code")
+    price_types: dict[Guid, str] = Field(
+        default_factory=dict, description="1C price type Ref (`PriceType` of the cart) -> the program's price type"
+    )
+    store_price_types: dict[Guid, str] = Field(
+        default_factory=dict,
+        description="1C RetailStore Ref -> the program's price type of that store's retail prices (1C's server "
+        "takes the store's retail price type when the cart names none)",
+    )
     default_item: str | None = Field(
         default=None, description="Item code for goods missing from `goods` (null: use the 1C Ref itself)"
     )

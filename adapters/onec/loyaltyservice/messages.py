@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from contracts.errors import ErrorCode
 
+# Plain-text replies the till compares word for word (1C:УНФ, AlexanderYekat/unf
+# DataProcessors/РабочееМестоКассира/Forms/ФормаРМК/Ext/Form/Module.bsl: СписатьРазблокироватьБонусныеБаллы,
+# РазблокироватьОбъектСервераЛояльности, СписатьПодарочныйСертификат); the other texts are those of
+# 1C's own server (HTTPServices/СерверЛояльности), which the till shows as a failure.
+BONUSES_WRITTEN_OFF = "Бонусы успешно списаны"
+BONUSES_UNLOCKED = "Бонусы разблокированы"
+GIFT_CARD_WRITTEN_OFF = "Подарочный сертификат успешно списан на указанную сумму"
+GIFT_CARD_UNLOCKED = "Подарочный сертификат разблокирован"
+PROMOCODE_UNLOCKED = "Промокод разблокирован"
+CARD_NOT_FOUND = "Карта клиента не найдена"
+GIFT_CARD_NOT_FOUND = "Подарочный сертификат не найден"
+
 CASHIER_TEXT: dict[ErrorCode, str] = {
     ErrorCode.VALIDATION_ERROR: "Некорректный запрос",
     ErrorCode.UNAUTHORIZED: "Неверный логин или пароль сервера лояльности",
