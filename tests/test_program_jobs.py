@@ -412,3 +412,29 @@ def test_the_old_systems_purchases_count_towards_the_tier(
     assert customer(service, buyer).tier == "silver"  # 230 000 this quarter
     buy(service, card, 80_000)  # 310 000: gold on this purchase
     assert customer(service, buyer).tier == "gold"
+
+
+def test_a_quiet_day_locks_no_one_and_a_busy_one_only_those_it_changes(
+    service: LoyaltyService, clock: FakeClock
+) -> None:
+    """The daily job reads a batch's standing at once and opens a write transaction only for the
+    customers whose day changes something (issue 22: a quiet run over 500,000 customers must not
+    hold the write lock for minutes)."""
+    quiet = [register(service, f"27000000004{i:02d}") for i in range(5)]
+    climber = register(service, "2700000000450")
+    born = register(service, "2700000000451", birth_date=date(1990, 1, 17))
+    program_jobs.run_daily(service)  # the first day places everyone at the base tier
+    assert program_jobs.worth_a_look(service, [*quiet, climber, born], date(2026, 1, 15)) == []
+
+    set_time(clock, noon(date(2026, 1, 17)))
+    buy(service, "2700000000450", 150_000)  # crosses into silver at once (upgrade on purchase)
+    with service.db.write() as session:  # …but a back-office correction set the tier back
+        row = session.get(Customer, climber)
+        assert row is not None
+        row.tier = "base"
+        session.add(row)
+    looked_at = program_jobs.worth_a_look(service, [*quiet, climber, born], date(2026, 1, 17))
+    assert looked_at == sorted([climber, born])  # the tier to restore, the birthday to grant
+    done = program_jobs.run_daily(service)
+    assert (done["tiers_changed"], done["birthday_bonuses"], done["customers"]) == (1, 1, 7)
+    assert program_jobs.worth_a_look(service, [*quiet, climber, born], date(2026, 1, 17)) == []

@@ -10,9 +10,10 @@ migration imported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, and_, func, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
@@ -34,46 +35,62 @@ def local_midnight(program: Program, day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=program.zone)
 
 
-def turnover_between(session: Session, account_id: str, start: datetime, end: datetime, *, up_to: bool = False) -> int:
-    """Kopecks the account's customer paid for goods in ``[start, end)`` (``[start, end]`` with
+def turnovers_between(
+    session: Session, account_ids: Sequence[str], start: datetime, end: datetime, *, up_to: bool = False
+) -> dict[str, int]:
+    """Kopecks each account's customer paid for goods in ``[start, end)`` (``[start, end]`` with
     ``up_to``: everything booked until now): till receipts when they closed, order goods when they
     shipped (``order_turnover``), and the old system's purchases the migration imported — each net
-    of returns. One round trip: a till waits for this."""
+    of returns. One statement for any number of accounts (a till waits for one, the daily job
+    reads a batch); accounts that bought nothing in the period are absent."""
+    if not account_ids:
+        return {}
 
     def within(when: ColumnElement[datetime] | Mapped[datetime]) -> ColumnElement[bool]:
         return and_(when >= start, when <= end if up_to else when < end)
 
     closed = func.coalesce(col(Receipt.occurred_at), col(Receipt.created_at))
     receipts = (
-        select(func.coalesce(func.sum(col(ReceiptLine.amount_kopecks) - col(ReceiptLine.refunded_kopecks)), 0))
+        sa_select(
+            col(Receipt.account_id).label("account_id"),
+            (col(ReceiptLine.amount_kopecks) - col(ReceiptLine.refunded_kopecks)).label("kopecks"),
+        )
         .join(Receipt, col(Receipt.id) == col(ReceiptLine.receipt_txn_id))
-        .where(Receipt.account_id == account_id, within(closed))
-        .scalar_subquery()
+        .where(col(Receipt.account_id).in_(account_ids), within(closed))
     )
-    orders = (
-        select(func.coalesce(func.sum(col(OrderTurnover.amount_kopecks)), 0))
-        .where(OrderTurnover.account_id == account_id, within(col(OrderTurnover.occurred_at)))
-        .scalar_subquery()
+    orders = sa_select(col(OrderTurnover.account_id), col(OrderTurnover.amount_kopecks)).where(
+        col(OrderTurnover.account_id).in_(account_ids), within(col(OrderTurnover.occurred_at))
     )
-    imported = (
-        select(func.coalesce(func.sum(signed_amount()), 0))
-        .where(ImportedOperation.account_id == account_id, within(col(ImportedOperation.occurred_at)))
-        .scalar_subquery()
+    imported = sa_select(col(ImportedOperation.account_id), signed_amount()).where(
+        col(ImportedOperation.account_id).in_(account_ids), within(col(ImportedOperation.occurred_at))
     )
-    return int(session.execute(sa_select(receipts + orders + imported)).scalar_one())
+    moves = union_all(receipts, orders, imported).subquery()
+    rows = session.execute(
+        sa_select(moves.c.account_id, func.sum(moves.c.kopecks)).group_by(moves.c.account_id)
+    ).all()
+    return {str(account): int(kopecks or 0) for account, kopecks in rows}
 
 
 def window_turnover(session: Session, program: Program, account_id: str, moment: datetime) -> tuple[int, int]:
     """(turnover of the current window up to ``moment``, turnover of the previous window)."""
+    return window_turnovers(session, program, [account_id], moment).get(account_id, (0, 0))
+
+
+def window_turnovers(
+    session: Session, program: Program, account_ids: Sequence[str], moment: datetime
+) -> dict[str, tuple[int, int]]:
+    """``window_turnover`` of many accounts (absent: no turnover in either window)."""
     window = program.turnover_window
     previous_start, start, _ = window.bounds(local_day(program, moment))
-    current = turnover_between(session, account_id, local_midnight(program, start), moment, up_to=True)
-    if not window.calendar:
-        return current, 0
-    previous = turnover_between(
-        session, account_id, local_midnight(program, previous_start), local_midnight(program, start)
+    current = turnovers_between(session, account_ids, local_midnight(program, start), moment, up_to=True)
+    previous = (
+        turnovers_between(
+            session, account_ids, local_midnight(program, previous_start), local_midnight(program, start)
+        )
+        if window.calendar
+        else {}
     )
-    return current, previous
+    return {account: (current.get(account, 0), previous.get(account, 0)) for account in {*current, *previous}}
 
 
 def has_purchases(session: Session, account_id: str, exclude_order: str | None = None) -> bool:

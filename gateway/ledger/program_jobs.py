@@ -2,8 +2,12 @@
 (upgrade and downgrade), and birthday bonuses.
 
 It walks every customer once per local day, in batches. A worker *leases* the next batch on the
-day's ``program_job_runs`` row (short transaction), handles each customer in a transaction of
-its own under the customer's account lock, then moves the cursor on. Replicas take turns; a batch
+day's ``program_job_runs`` row (short transaction), reads the batch's standing in a few
+set-based statements (no write lock: segment, tier, birthday, the window's turnover of every
+account at once) to find the few customers whose day changes anything, handles each of those in
+a transaction of its own under the customer's account lock, then moves the cursor on. So the
+job never holds the write lock for more than one customer, and a quiet day over 500,000
+customers is a few hundred reads. Replicas take turns; a batch
 whose worker died is taken over when its lease runs out. Every step is decided from the
 customer's state under that lock (and a birthday grant has a unique key per customer and year),
 so a customer handled twice — a second run the same day, two workers on one batch — changes
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -26,8 +31,14 @@ from gateway.core.rules.conditions import birthday_passed_within
 from gateway.core.rules.segments import add_months
 from gateway.ledger.accounts import add_lot, lock_account
 from gateway.ledger.context import Ctx
-from gateway.ledger.pricing_context import local_day
-from gateway.ledger.program_status import effective_segment, recalculate_tier, set_segment
+from gateway.ledger.pricing_context import local_day, window_turnovers
+from gateway.ledger.program_status import (
+    effective_segment,
+    recalculate_tier,
+    segment_in_effect,
+    set_segment,
+    tier_decision,
+)
 from gateway.store.models import Account, Customer
 from gateway.store.models_program import BonusGrant, ProgramJobRun
 
@@ -36,7 +47,7 @@ if TYPE_CHECKING:
 
 JOB = "program-daily"
 LEASE = timedelta(minutes=10)
-BATCH = 500
+BATCH = 2000
 CLIENT = "system:program"
 
 
@@ -66,7 +77,7 @@ def run_daily(service: LoyaltyService, batch: int = BATCH, max_batches: int = 10
         if claim is None:
             break
         changed = 0
-        for customer_id in claim.customer_ids:
+        for customer_id in worth_a_look(service, claim.customer_ids, claim.day):
             result = process_customer(service, customer_id, claim.day)
             done.update(result)
             changed += sum(result.values())
@@ -126,6 +137,65 @@ def _advance(service: LoyaltyService, claim: _Claim, batch: int, changed: int) -
             run.finished_at = now
         run.updated_at = now
         session.add(run)
+
+
+def worth_a_look(service: LoyaltyService, customer_ids: list[str], day: date) -> list[str]:
+    """The customers of a batch whose day may change something, decided from their standing
+    read at once; ``process_customer`` decides again under each one's lock, so a purchase in
+    between is never overwritten."""
+    if not customer_ids:
+        return []
+    program = service.program
+    now = service.clock()
+    with service.db.read() as session:
+        rows = session.execute(
+            sa_select(
+                col(Customer.id),
+                col(Account.id),
+                col(Customer.segment),
+                col(Customer.segment_since),
+                col(Customer.tier),
+                col(Customer.birth_date),
+                col(Customer.created_at),
+            )
+            .join(Account, col(Account.customer_id) == col(Customer.id))
+            .where(col(Customer.id).in_(customer_ids))
+        ).all()
+        turnovers = (
+            window_turnovers(session, program, [row[1] for row in rows], now) if program.tiers is not None else {}
+        )
+        bonus = program.bonuses.birthday
+        birthday_keys: dict[str, str] = {}
+        for customer_id, _, segment, _, _, born, created_at in rows:
+            if bonus is None or born is None:
+                continue
+            if bonus.segments and segment_in_effect(program, segment) not in bonus.segments:
+                continue
+            birthday = birthday_passed_within(born, day, bonus.grace_days)
+            if birthday is not None and local_day(program, created_at) <= birthday:
+                birthday_keys[customer_id] = f"birthday:{customer_id}:{birthday.year}"
+        granted = set(
+            session.exec(select(BonusGrant.key).where(col(BonusGrant.key).in_(list(birthday_keys.values())))).all()
+        )
+    wanted: list[str] = []
+    for customer_id, account_id, segment, since, tier, _, _ in rows:
+        current, previous = turnovers.get(account_id, (0, 0))
+        birthday_key = birthday_keys.get(customer_id)
+        tier_moves = tier_decision(program, segment_in_effect(program, segment), tier, current, previous, only_up=False)
+        if (
+            _segment_moves(program, segment, since, day)
+            or tier_moves is not None
+            or (birthday_key is not None and birthday_key not in granted)
+        ):
+            wanted.append(customer_id)
+    return sorted(wanted)
+
+
+def _segment_moves(program: Program, segment_code: str | None, since: date | None, day: date) -> bool:
+    if segment_code is None:
+        return program.default_segment is not None
+    segment = program.segment(segment_code)
+    return segment is not None and since is not None and segment.transition_due(since, day)
 
 
 def process_customer(service: LoyaltyService, customer_id: str, day: date) -> Counter[str]:

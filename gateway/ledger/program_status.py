@@ -83,7 +83,34 @@ def set_tier(
 
 
 def effective_segment(program: Program, customer: Customer) -> str | None:
-    return customer.segment if program.segment(customer.segment) is not None else program.default_segment
+    return segment_in_effect(program, customer.segment)
+
+
+def segment_in_effect(program: Program, stored: str | None) -> str | None:
+    """The segment a stored code prices by: itself if the program knows it, else the default."""
+    return stored if program.segment(stored) is not None else program.default_segment
+
+
+def tier_decision(
+    program: Program, segment: str | None, stored_tier: str | None, current: int, previous: int, *, only_up: bool
+) -> tuple[str | None, int] | None:
+    """The tier a customer moves to and the turnover that qualifies them, or None when the tier
+    stays: up always, down if the program downgrades (never with ``only_up``: what a purchase
+    books may only raise a tier, the daily job lowers it). Pure: the daily job decides a whole
+    batch with it before it locks anyone."""
+    tiers = program.tiers
+    if tiers is None:
+        return None
+    if not tiers.applies_to(segment):
+        return None if only_up or stored_tier is None else (None, 0)
+    qualifying = tiers.window.qualifying(current, previous)
+    target = tiers.level_for(qualifying)
+    stored = tiers.level(stored_tier)
+    rising = stored is None or tiers.rank(target.code) > tiers.rank(stored.code)
+    falling = stored is not None and tiers.rank(target.code) < tiers.rank(stored.code) and tiers.downgrade
+    if rising or (falling and not only_up):
+        return None if target.code == stored_tier else (target.code, qualifying)
+    return None
 
 
 def recalculate_tier(
@@ -96,27 +123,19 @@ def recalculate_tier(
     only_up: bool = False,
     transaction_id: str | None = None,
 ) -> int:
-    """Set the tier the window's turnover gives: up always, down if the program downgrades
-    (never with ``only_up``: what a purchase books may only raise a tier, the daily job lowers it)."""
-    tiers = ctx.program.tiers
-    if tiers is None:
+    """Set the tier the window's turnover gives (``tier_decision``)."""
+    if ctx.program.tiers is None:
         return 0
-    if not tiers.applies_to(effective_segment(ctx.program, customer)):
-        if only_up or customer.tier is None:
-            return 0
-        return int(set_tier(ctx, customer, None, day, reason))
-    current, previous = window_turnover(ctx.session, ctx.program, account_id, ctx.now)
-    qualifying = tiers.window.qualifying(current, previous)
-    target = tiers.level_for(qualifying)
-    stored = tiers.level(customer.tier)
-    rising = stored is None or tiers.rank(target.code) > tiers.rank(stored.code)
-    falling = stored is not None and tiers.rank(target.code) < tiers.rank(stored.code) and tiers.downgrade
-    if rising or (falling and not only_up):
-        changed = set_tier(
-            ctx, customer, target.code, day, reason, turnover_kopecks=qualifying, transaction_id=transaction_id
-        )
-        return int(changed)
-    return 0
+    segment = effective_segment(ctx.program, customer)
+    current, previous = (0, 0)
+    if ctx.program.tiers.applies_to(segment):
+        current, previous = window_turnover(ctx.session, ctx.program, account_id, ctx.now)
+    decided = tier_decision(ctx.program, segment, customer.tier, current, previous, only_up=only_up)
+    if decided is None:
+        return 0
+    tier, qualifying = decided
+    turnover = qualifying if tier is not None else None
+    return int(set_tier(ctx, customer, tier, day, reason, turnover_kopecks=turnover, transaction_id=transaction_id))
 
 
 def after_order(ctx: Ctx, account_id: str, transaction_id: str) -> None:
