@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, union_all
+from sqlalchemy import ColumnElement, Select, and_, func, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
@@ -50,7 +51,7 @@ def turnovers_between(
         return and_(when >= start, when <= end if up_to else when < end)
 
     closed = func.coalesce(col(Receipt.occurred_at), col(Receipt.created_at))
-    receipts = (
+    receipts: Select[Any] = (
         sa_select(
             col(Receipt.account_id).label("account_id"),
             (col(ReceiptLine.amount_kopecks) - col(ReceiptLine.refunded_kopecks)).label("kopecks"),
