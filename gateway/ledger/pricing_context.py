@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time
-from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, union_all
 from sqlalchemy import select as sa_select
@@ -51,7 +50,7 @@ def turnovers_between(
         return and_(when >= start, when <= end if up_to else when < end)
 
     closed = func.coalesce(col(Receipt.occurred_at), col(Receipt.created_at))
-    receipts: Select[Any] = (
+    receipts: Select[str, int] = (
         sa_select(
             col(Receipt.account_id).label("account_id"),
             (col(ReceiptLine.amount_kopecks) - col(ReceiptLine.refunded_kopecks)).label("kopecks"),
