@@ -1,5 +1,7 @@
-"""Conformance of the 1C «Сервер лояльности» contract, replayed over real HTTP the way a 1C
-receiver sends it: unencoded query values, Cyrillic Basic logins, JSON bodies on GET."""
+"""Transport and robustness of the 1C «Сервер лояльности» contract over real HTTP: unencoded query
+values, Cyrillic Basic logins, JSON bodies on GET, locks under concurrency, errors in the forms the
+till shows. A whole till day in the exact shapes of 1C's code is tests/test_onec_till_day.py (which
+cites the BSL); this file keeps the short-hand queries of a generic client."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,7 +49,7 @@ def call(
 def ok_json(response: RawResponse) -> dict[str, Any]:
     assert response.status == 200, (response.status, response.body)
     data = response.json()
-    assert data["Error"] is False and data["ErrorMessage"] == "" and data["Version"] == "1.0", data
+    assert data["Error"] is False and data["ErrorMessage"] == "" and data["Version"] == "3.0.8.73", data
     return data
 
 
@@ -107,101 +109,16 @@ def test_ping_under_any_infobase_prefix(gateway: Gateway) -> None:
         assert response.headers["content-type"].startswith("text/plain")
 
 
-def test_a_full_till_session(gateway: Gateway) -> None:
-    gateway.clock.freeze()  # replies carry timestamps: a GET and a POST must see the same second
-    # 1. the cashier types the customer's phone: sent raw, the plus unencoded
-    found = ok_json(call(gateway, "findclientcard", "Phone=+79990000001"))
-    assert found["ClientNotFound"] is False
-    assert (found["CardID"], found["Barcode"], found["CardRef"]) == (CARD, CARD, card_ref(CARD))
-    assert found["Client"] == {"Ref": found["Client"]["Ref"], "Name": "Анна Демо"}
-    assert (found["PhoneNumber"], found["Email"], found["DateOfBirth"]) == ("+79990000001", "", "0001-01-01T00:00:00")
-    assert found["CardType"]["Name"] == "Бонусная карта" and found["IsBlocked"] is False
-
-    # 2. the till reads the bonuses and locks them against a second write-off
-    bonuses = ok_json(call(gateway, "getclientbonuses", f"ClientCardID={CARD}&BlockBonuses=1"))
-    assert bonuses["BonusCount"] == 600
-    assert (bonuses["BonusRate"], bonuses["BonusCurrency"], bonuses["PaymentPercent"]) == (1, "руб.", 30)
-    assert (bonuses["CardRef"], bonuses["Barcode"], bonuses["MagneticCode"]) == (card_ref(CARD), CARD, "")
-    assert (bonuses["EndDate"], bonuses["ClientNotFound"]) == ("0001-01-01T00:00:00", False)
-    snapshot = gateway.ledger_snapshot()
-    again = ok_json(call(gateway, "getclientbonuses", f"ClientCardID={CARD}&BlockBonuses=1"))
-    assert again["BonusCount"] == 600
-    assert gateway.ledger_snapshot() == snapshot  # one lock, not two
-
-    # 3. calculate the receipt (GET with a JSON body, as 1C sends it)
-    calc = ok_json(call(gateway, "calculatediscounts", body=cart()))
-    assert [g["LineUID"] for g in calc["Goods"]] == ["f1", "f2"]
-    assert calc["Goods"][1]["TotalAmount"] == 250.5
-    assert calc["DiscountsList"] == []
-    now = gateway.clock()
-    assert [
-        (b["KeyRelation"], b["BonusCount"], b["BonusProgramm"]["Name"], b["Discount"]["Ref"])
-        for b in calc["BonusesToAccrue"]
-    ] == [
-        ("f1", 50, "Бонусная программа", calc["BonusesToAccrue"][0]["BonusProgramm"]["Ref"]),
-        ("f2", 12, "Бонусная программа", calc["BonusesToAccrue"][0]["BonusProgramm"]["Ref"]),
-    ]
-    accrual = datetime.fromisoformat(calc["BonusesToAccrue"][0]["AccuralDate"])
-    assert abs(accrual - datetime.fromisoformat(local(now))) < timedelta(seconds=30)
-    write_off = datetime.fromisoformat(calc["BonusesToAccrue"][0]["WriteOffDate"])
-    assert write_off - accrual == timedelta(days=365)
-    assert calc["Messages"] == [{"AfterSale": True, "MessageText": "Будет начислено бонусов: 62"}]
-    card_info = calc["LoyaltyCardDescription"]
-    assert card_info == {"CardNotFound": False, "LoyaltyCard": {"BonusData": {"BonusCount": 600}, "IsBlocked": False}}
-    assert calc["MaxBonusPay"] == 375
-    post = ok_json(call(gateway, "calculatediscounts", http="POST", body=cart()))
-    assert post["BonusesToAccrue"] == calc["BonusesToAccrue"]
-
-    # 4. the customer pays 300 with points: the till writes them off (plain text reply)
-    written = call(gateway, "writeoffclientbonuses", f"ClientCardID={CARD}&BonusesCount=300", http="POST")
-    assert (written.status, written.text) == (200, "ok")
-    after_writeoff = gateway.ledger_snapshot()
-    retried = call(gateway, "writeoffclientbonuses", f"ClientCardID={CARD}&BonusesCount=300", http="POST")
-    assert (retried.status, retried.text) == (200, "ok")
-    assert gateway.ledger_snapshot() == after_writeoff  # a retried write-off reserves nothing more
-    bonuses = ok_json(call(gateway, "getclientbonuses", f"ClientCardID={CARD}"))
-    assert bonuses["BonusCount"] == 300
-
-    # 5. the receipt reaches the gateway through the back office feed: it books the write-off
-    receipt = gateway.http.post(
-        "/api/v1/receipts",
-        headers={**SITE, **key()},
-        json={
-            "receipt_id": "ЧК-000123",
-            "card_number": CARD,
-            "points_to_spend": 300,
-            "lines": [
-                {"line_id": "f1", "item": ITEM_DRILL, "quantity": 2, "price": "500"},
-                {"line_id": "f2", "item": ITEM_BITS, "quantity": 1, "price": "250.50"},
-            ],
-        },
-    )
-    assert receipt.status_code == 200, receipt.text
-    assert (receipt.json()["points_spent"], receipt.json()["points_accrued"]) == (300, 47)
-    assert ok_json(call(gateway, "getclientbonuses", f"ClientCardID={CARD}"))["BonusCount"] == 347
-
-    # 6. the customer returns the bits
-    refund = gateway.http.post(
-        "/api/v1/receipts/ЧК-000123/refunds",
-        headers={**SITE, **key()},
-        json={"refund_id": "ВЗ-1", "lines": [{"line_id": "f2", "quantity": 1}]},
-    )
-    assert refund.status_code == 200, refund.text
-    assert (refund.json()["points_returned"], refund.json()["points_reversed"]) == (60, 9)
-    assert ok_json(call(gateway, "getclientbonuses", f"ClientCardID={CARD}"))["BonusCount"] == 347 + 60 - 9
-    gateway.assert_invariants()
-
-
 def test_unlock_releases_the_lock_and_a_retried_unlock_changes_nothing(gateway: Gateway) -> None:
     ok_json(call(gateway, "getclientbonuses", f"ClientCardID={CARD}&BlockBonuses=1"))
     site_view = gateway.http.get(f"/api/v1/cards/{CARD}/balance", headers=SITE).json()
     assert (site_view["available"], site_view["held"]) == (0, 600)
     unlocked = call(gateway, "unlockclientbonuses", f"ClientCardID={CARD}", http="POST")
-    assert (unlocked.status, unlocked.text) == (200, "ok")
+    assert (unlocked.status, unlocked.text) == (200, "Бонусы разблокированы")
     snapshot = gateway.ledger_snapshot()
     for _ in range(2):
         retried = call(gateway, "unlockclientbonuses", f"ClientCardID={CARD}", http="POST")
-        assert (retried.status, retried.text) == (200, "ok")
+        assert (retried.status, retried.text) == (200, "Бонусы разблокированы")
     assert gateway.ledger_snapshot() == snapshot
     assert gateway.http.get(f"/api/v1/cards/{CARD}/balance", headers=SITE).json()["available"] == 600
     gateway.assert_invariants()
@@ -232,25 +149,11 @@ def test_concurrent_card_reads_lock_once(gateway: Gateway) -> None:
     gateway.assert_invariants()
 
 
-def test_writeoff_without_a_prior_read_and_a_return_before_the_receipt(gateway: Gateway) -> None:
-    assert call(gateway, "writeoffclientbonuses", f"ClientCardID={CARD}&BonusesCount=100", http="POST").text == "ok"
-    assert call(gateway, "writeoffclientbonuses", f"ClientCardID={CARD}&BonusesCount=100", http="POST").text == "ok"
-    balance = gateway.http.get(f"/api/v1/cards/{CARD}/balance", headers=SITE).json()
-    assert (balance["available"], balance["held"]) == (500, 100)
-    returned = call(
-        gateway, "writeoffclientbonuses", f"ClientCardID={CARD}&BonusesCount=100&TypeOperationSale=0", http="POST"
-    )
-    assert (returned.status, returned.text) == (200, "ok")
-    balance = gateway.http.get(f"/api/v1/cards/{CARD}/balance", headers=SITE).json()
-    assert (balance["available"], balance["held"]) == (600, 0)
-    gateway.assert_invariants()
-
-
 def test_issue_a_card_with_cyrillic_values_sent_raw(gateway: Gateway) -> None:
     query = "Phone=+79120000777&Client=Иван&Email=Ivan@Example.com&DateOfBirth=1990-05-17T00:00:00&GenerateNumber=1"
     issued = ok_json(call(gateway, "issueclientcard", query, http="POST"))
     assert (issued["ExistingCard"], issued["ElseClient"]) == (False, False)
-    assert issued["Client"]["Name"] == "Иван"
+    assert issued["Client"] == "Иван"
     assert (issued["PhoneNumber"], issued["Email"], issued["DateOfBirth"]) == (
         "+79120000777",
         "ivan@example.com",
@@ -294,53 +197,52 @@ def test_unknown_references_are_reported_and_mapped_ones_used(start_gateway: Any
 
 
 def test_reference_lists_and_absent_gift_cards_and_promo_codes(gateway: Gateway) -> None:
-    types = ok_json(call(gateway, "getcardtypes"))["CardTypes"]
-    assert types == [{"Ref": types[0]["Ref"], "Name": "Бонусная карта", "Default": True}]
+    types = call(gateway, "getcardtypes").json()
+    assert [(t["CardTypeID"], t["CardTypeDescription"]) for t in types] == [(types[0]["CardTypeID"], "Бонусная карта")]
     assert ok_json(call(gateway, "useautomaticdiscounts"))["UseAutomaticDiscounts"] is True
-    for method in ("getgiftcardinfo", "checkgiftcard"):
-        gift = error_json(call(gateway, method, "GiftCardNumber=GC-1"), "gift_card_not_found")
-        assert (gift["GiftCardNumber"], gift["GiftCardBalance"], gift["Blocked"]) == ("GC-1", 0, False)
+    error_json(call(gateway, "getgiftcardinfo", "GiftCardNumber=GC-1"), "gift_card_not_found")
+    assert ok_json(call(gateway, "checkgiftcard", "GiftCardNumber=GC-1"))["GiftCardUsed"] is False
     promo = ok_json(call(gateway, "promocodeinfo", "Promocode=SALE10"))
-    assert (promo["PromocodeIsAvalible"], promo["PromocodeDiscount"]) == (False, 0)
+    assert (promo["PromocodeIsAvalible"], promo["PromocodeDiscount"]) == (False, {"Ref": "", "Name": ""})
     for method in ("unlockgiftcard", "writeoffgiftcard"):
         response = call(gateway, method, "GiftCardNumber=GC-1&GiftCardWriteOffAmount=100", http="POST")
-        assert response.status == 500 and "gift_card_not_found" in response.text
-    assert call(gateway, "unlockpromocode", "Promocode=SALE10", http="POST").text == "ok"
+        assert (response.status, response.text) == (200, "Подарочный сертификат не найден")
+    assert call(gateway, "unlockpromocode", "Promocode=SALE10", http="POST").text == "Промокод разблокирован"
 
 
 ERRORS: list[tuple[str, str, str, Any, str, int, str]] = [
     ("unknown card json", "getclientbonuses", "ClientCardID=0000", None, "json", 200, "not-found-form"),
-    ("unknown phone", "findclientcard", "Phone=+79000000000", None, "json", 200, "not-found-form"),
-    ("no identifier", "getclientbonuses", "", None, "json", 200, "validation_error"),
-    ("bad phone", "findclientcard", "Phone=abc", None, "json", 200, "validation_error"),
-    ("malformed body", "calculatediscounts", "", b"{not json", "json", 200, "validation_error"),
-    ("body not an object", "calculatediscounts", "", b"[1,2]", "json", 200, "validation_error"),
+    ("unknown phone", "findclientcard", "Phone=+79000000000", None, "json", 200, "no-cards"),
+    ("no identifier", "getclientbonuses", "", None, "json", 200, "not-found-form"),
+    ("bad phone", "findclientcard", "Phone=abc", None, "json", 200, "no-cards"),
+    ("malformed body", "calculatediscounts", "", b"{not json", "calc", 200, "Некорректный запрос"),
+    ("body not an object", "calculatediscounts", "", b"[1,2]", "calc", 200, "Некорректный запрос"),
     (
         "missing Goods",
         "calculatediscounts",
         "",
         {"ObjectTime": "2026-11-23T12:00:00", "LoyaltyCardsList": [], "RetailStore": {"Ref": STORE}},
-        "json",
+        "calc",
         200,
-        "validation_error",
+        "Некорректный запрос",
     ),
     (
         "bad Count",
         "calculatediscounts",
         "",
         {**cart(), "Goods": [{**cart()["Goods"][0], "Count": "много"}]},
-        "json",
+        "calc",
         200,
-        "validation_error",
+        "Некорректный запрос",
     ),
     (
         "three decimals",
         "calculatediscounts",
         "",
-        {**cart(), "Goods": [{**cart()["Goods"][0], "TotalAmount": 1.005}]},
-        "json",
+        {**cart(), "Goods": [{**cart()["Goods"][0], "Amount": 1.005}]},
+        "calc",
         200,
-        "validation_error",
+        "Некорректный запрос",
     ),
     (
         "unknown card writeoff",
@@ -348,8 +250,8 @@ ERRORS: list[tuple[str, str, str, Any, str, int, str]] = [
         "ClientCardID=0000&BonusesCount=10",
         None,
         "text",
-        500,
-        "card_not_found",
+        200,
+        "Карта клиента не найдена",
     ),
     (
         "writeoff above the balance",
@@ -357,17 +259,17 @@ ERRORS: list[tuple[str, str, str, Any, str, int, str]] = [
         f"ClientCardID={CARD}&BonusesCount=601",
         None,
         "text",
-        500,
-        "insufficient_points",
+        200,
+        "Недостаточно бонусов",
     ),
     (
-        "fractional points",
+        "a third decimal of a rouble",
         "writeoffclientbonuses",
-        f"ClientCardID={CARD}&BonusesCount=10.5",
+        f"ClientCardID={CARD}&BonusesCount=10,555",
         None,
         "text",
-        500,
-        "validation_error",
+        200,
+        "Некорректный запрос",
     ),
     ("unknown method", "nosuchmethod", "", None, "json", 404, "not_found"),
 ]
@@ -388,12 +290,14 @@ def test_errors_come_in_the_contract_form_and_change_nothing(
     if code == "not-found-form":
         data = ok_json(response)
         assert data["ClientNotFound"] is True
+    elif code == "no-cards":
+        assert ok_json(response)["LoyaltyCardsList"] == []
     elif kind == "json":
         error_json(response, code, status)
-    else:
+    else:  # texts the till compares (write-offs) or shows (calculatediscounts)
         assert response.status == status
         assert response.headers["content-type"] == "text/plain; charset=utf-8"
-        assert response.text.endswith(f"({code})"), response.text
+        assert response.text.startswith(code), response.text
     assert gateway.ledger_snapshot() == snapshot
 
 
@@ -406,8 +310,8 @@ def test_wrong_credentials(gateway: Gateway, method: str, kind: str) -> None:
         assert "Basic" in response.headers["www-authenticate"]
         if kind == "json":
             assert response.json()["ErrorCode"] == "unauthorized"
-        else:
-            assert response.text.endswith("(unauthorized)")
+        else:  # the till reads no body above 200
+            assert response.text != "Бонусы успешно списаны"
     assert gateway.ledger_snapshot() == snapshot
 
 
@@ -418,11 +322,11 @@ def test_request_ids_do_not_leak_between_sessions() -> None:
 def test_raw_spaces_and_cp1251_bytes_in_the_query(gateway: Gateway) -> None:
     target = f"{ROOT}/issueclientcard/?Phone=+79120000999&Client=Иван Петров&GenerateNumber=1"
     issued = ok_json(raw_request(gateway.url, "POST", target, auth=TILL))
-    assert issued["Client"]["Name"] == "Иван Петров"
+    assert issued["Client"] == "Иван Петров"
     # An older client that writes its ANSI code page (windows-1251) instead of UTF-8
     target_1251 = f"{ROOT}/findclientcard/?Phone=+79120000999&Client=".encode() + "Иван".encode("cp1251")
     found = ok_json(raw_request(gateway.url, "GET", target_1251, auth=TILL))
-    assert found["Client"]["Name"] == "Иван Петров"
+    assert found["LoyaltyCardsList"][0]["ClientName"] == "Иван Петров"
 
 
 def test_request_line_rewrite() -> None:
@@ -437,10 +341,12 @@ def test_request_line_rewrite() -> None:
     assert rewrite_request_line(b"garbage\r\n") == b"garbage\r\n"
 
 
-def test_gift_certificate_at_the_till(gateway: Gateway) -> None:
+def test_gift_certificate_reserved_for_the_till_that_read_it(gateway: Gateway) -> None:
+    """getgiftcardinfo reserves what is left for this till (1C's server locks the certificate as
+    it answers); a write-off takes from the reservation and releases the rest; unlock frees it."""
     issued = gateway.http.post(
         "/api/v1/gift-cards",
-        headers={**SITE, **key()},
+        headers={**OPERATOR, **key()},
         json={"number": "GC-5000", "amount": "5000.00", "name": "Сертификат 5000"},
     )
     assert issued.status_code == 200, issued.text
@@ -449,25 +355,19 @@ def test_gift_certificate_at_the_till(gateway: Gateway) -> None:
     assert (info["GiftCardValue"], info["GiftCardBalance"], info["Blocked"]) == (5000, 5000, False)
     by_uid = ok_json(call(gateway, "getgiftcardinfo", f"GiftCardUID={issued.json()['ref']}"))
     assert by_uid["GiftCardNumber"] == "GC-5000"
-
-    checked = ok_json(call(gateway, "checkgiftcard", "GiftCardNumber=GC-5000"))  # locks it for this till
-    assert checked["GiftCardBalance"] == 5000
     elsewhere = gateway.http.get("/api/v1/gift-cards/GC-5000", headers=SITE).json()
     assert (elsewhere["balance"], elsewhere["available"]) == ("5000.00", "0.00")
 
     written = call(gateway, "writeoffgiftcard", "GiftCardNumber=GC-5000&GiftCardWriteOffAmount=1234.50", http="POST")
-    assert (written.status, written.text) == (200, "ok")
-    snapshot = gateway.ledger_snapshot()
-    retried = call(gateway, "writeoffgiftcard", "GiftCardNumber=GC-5000&GiftCardWriteOffAmount=1234.50", http="POST")
-    assert (retried.status, retried.text) == (200, "ok")
-    assert gateway.ledger_snapshot() == snapshot
+    assert (written.status, written.text) == (200, "Подарочный сертификат успешно списан на указанную сумму")
     after = gateway.http.get("/api/v1/gift-cards/GC-5000", headers=SITE).json()
-    assert (after["balance"], after["available"]) == ("3765.50", "3765.50")  # the lock's rest is released
+    assert (after["balance"], after["available"]) == ("3765.50", "3765.50")  # the reservation's rest is released
 
-    ok_json(call(gateway, "checkgiftcard", "GiftCardNumber=GC-5000"))
-    assert call(gateway, "unlockgiftcard", "GiftCardNumber=GC-5000", http="POST").text == "ok"
-    assert call(gateway, "unlockgiftcard", "GiftCardNumber=GC-5000", http="POST").text == "ok"
+    ok_json(call(gateway, "getgiftcardinfo", "GiftCardNumber=GC-5000"))
+    for _ in range(2):
+        unlocked = call(gateway, "unlockgiftcard", "GiftCardNumber=GC-5000", http="POST")
+        assert unlocked.text == "Подарочный сертификат разблокирован"
     assert gateway.http.get("/api/v1/gift-cards/GC-5000", headers=SITE).json()["available"] == "3765.50"
     too_much = call(gateway, "writeoffgiftcard", "GiftCardNumber=GC-5000&GiftCardWriteOffAmount=4000", http="POST")
-    assert too_much.status == 500 and too_much.text.endswith("(gift_card_insufficient)")
+    assert too_much.status == 200 and too_much.text.startswith("Недостаточно средств на подарочном сертификате")
     gateway.assert_invariants()
