@@ -38,7 +38,7 @@ from typer.testing import CliRunner
 from gateway.cli import app as cli
 from gateway.workers.stuck import StuckTransactions
 from tests.conftest import Gateway
-from tests.support import TILL, basic, card_with_points
+from tests.support import TILL, basic, card_with_points, key
 
 NS = "http://localhost/rt2discountservice"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -456,3 +456,24 @@ def test_hostile_xml_and_wrong_credentials_are_refused(gateway: Gateway) -> None
     response = wrong.post("ПолучитьОстатокБонусов", _param("ИдентификаторКарты", CARD_REF))
     assert response.status_code == 401 and "Fault" in response.text
     assert store.post("ПолучитьОстатокБонусов", _param("ИдентификаторКарты", CARD_REF)).status_code == 500
+
+
+def test_accumulations_count_receipts_of_every_channel(store: Store, gateway: Gateway) -> None:
+    """1C's server counts the card's sales of every store (СкидкиНаценкиСервер.ДанныеНакопленийПоКарте);
+    here a receipt committed by a till over the JSON API counts beside the store documents, net of
+    its refund, and the receipt being calculated is left out by its id."""
+    receipt = str(uuid.uuid4())
+    body = {
+        "receipt_id": receipt,
+        "card_number": CARD_NUMBER,
+        "lines": [{"line_id": "1", "item": "SKU-1", "quantity": "2", "price": "150.00"}],
+    }
+    committed = gateway.http.post("/api/v1/receipts", json=body, headers={**TILL, **key()})
+    assert committed.status_code == 200, committed.text
+    refund = {"refund_id": f"{receipt}-r", "amount": "100.00"}
+    refunded = gateway.http.post(f"/api/v1/receipts/{receipt}/refunds", json=refund, headers={**TILL, **key()})
+    assert refunded.status_code == 200, refunded.text
+    now = gateway.service.clock()
+    start, end = local(now - timedelta(days=1)), local(now + timedelta(minutes=1))
+    assert store.accumulations(start, end) == (Decimal("200"), Decimal("2"))
+    assert store.accumulations(start, end, excluded=receipt) == (Decimal(0), Decimal(0))

@@ -244,7 +244,8 @@ def update_bonuses(ctx: Ctx, document: Document, target: BonusTarget) -> bool:
     row = _document_row(ctx, document)
     if row.bonuses_hash == target.digest and row.status == "booked":
         return True
-    change_id = f"{row.id}:{row.revision + 1}"
+    # The id of this version's ledger rows (36 characters, as the ledger's refund ids).
+    change_id = str(uuid.uuid5(uuid.UUID(row.id), str(row.revision + 1)))
     if card is not None and row.account_id is not None and row.account_id != card.account_id:
         _unbook(ctx, row, change_id)
     account_id = card.account_id if card is not None else row.account_id

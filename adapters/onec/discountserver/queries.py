@@ -57,26 +57,25 @@ def _receipts(
 ) -> list[tuple[str, datetime, int, int]]:
     when = func.coalesce(Receipt.occurred_at, Receipt.created_at)
     stmt = (
-        select(
-            Receipt.id,
-            when,
-            func.sum(ReceiptLine.amount_kopecks),
-            func.sum(ReceiptLine.quantity),
-        )
+        select(Receipt.id, when, ReceiptLine.amount_kopecks, ReceiptLine.quantity)
         .join(ReceiptLine, col(ReceiptLine.receipt_txn_id) == col(Receipt.id))
         .where(col(Receipt.account_id) == account_id, when <= end)
-        .group_by(col(Receipt.id), when)
     )
     if start is not None:
         stmt = stmt.where(when >= start)
     if excluded is not None:
         stmt = stmt.where(col(Receipt.receipt_id) != excluded)
-    found = []
+    # Quantities are stored as exact decimal text: added up here, not by the database.
+    totals: dict[str, tuple[datetime, int, Decimal]] = {}
     for txn_id, at, amount, quantity in session.exec(stmt).all():
+        _, kopecks, units = totals.get(txn_id, (at, 0, Decimal(0)))
+        totals[txn_id] = (at, kopecks + int(amount), units + Decimal(str(quantity)))
+    found = []
+    for txn_id, (at, kopecks, units) in totals.items():
         refunded = session.exec(
             select(func.coalesce(func.sum(Refund.amount_kopecks), 0)).where(col(Refund.receipt_txn_id) == txn_id)
         ).one()
-        found.append((txn_id, at, int(amount or 0) - int(refunded or 0), int(Decimal(quantity or 0) * 1000)))
+        found.append((txn_id, at, kopecks - int(refunded or 0), int(units * 1000)))
     return found
 
 
