@@ -49,6 +49,7 @@ def call(
 def ok_json(response: RawResponse) -> dict[str, Any]:
     assert response.status == 200, (response.status, response.body)
     data = response.json()
+    assert isinstance(data, dict)
     assert data["Error"] is False and data["ErrorMessage"] == "" and data["Version"] == "3.0.8.73", data
     return data
 
@@ -56,6 +57,7 @@ def ok_json(response: RawResponse) -> dict[str, Any]:
 def error_json(response: RawResponse, code: str, status: int = 200) -> dict[str, Any]:
     assert response.status == status, (response.status, response.body)
     data = response.json()
+    assert isinstance(data, dict)
     assert data["Error"] is True and data["ErrorCode"] == code and data["ErrorMessage"] and data["Version"], data
     return data
 
