@@ -1,10 +1,11 @@
 """The throttle that spares the ERP, measured at the ERP: never more calls per second or in
 flight than the budget, most of the budget used when work waits, working hours and quiet
 windows, adaptive slowdown and recovery, one budget for every replica, slots of dead processes
-freed by their lease."""
+freed by their lease, calls we gave up on still counted while the ERP works on them."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,10 +13,11 @@ from decimal import Decimal
 import pytest
 
 from adapters.onec.erp.config import ThrottleConfig, ThrottleWindow
+from adapters.onec.erp.odata import ODataTransport
 from adapters.onec.erp.throttle import ThrottleTimeout, rate_window, window_at
 from gateway.store.db import Database
 from gateway.store.models_erp import ErpThrottle
-from testing.fake_erp import Behaviour, FakeErp
+from testing.fake_erp import Behaviour, FakeErp, Line
 from tests.erp_helpers import Load, erp_config, throttle_for
 from tests.support import FakeClock, wait_for
 
@@ -163,3 +165,41 @@ def _factor(database_url: str, erp: str) -> float:
             return row.factor if row is not None else 1.0
     finally:
         db.dispose()
+
+
+def test_a_call_abandoned_by_our_timeout_keeps_its_slot_until_the_erp_is_done(
+    database_url: str, clock: FakeClock
+) -> None:
+    """Issue 18: the ERP hangs longer than our read timeout. The gateway stops waiting, but the
+    ERP still works on the call — so the retry (and every other caller) waits until the ERP can
+    be assumed done (``erp_execution_limit_seconds``): the ERP itself never sees more calls in
+    flight than the budget (before: 4 at the ERP against a budget of 2)."""
+    erp = FakeErp(behaviour=Behaviour(latency=0.01, hang_next=4, hang_seconds=1.2))
+    refs = [erp.create_order([Line(1, "goods-a", Decimal(1), Decimal(100))]) for _ in range(4)]
+    with erp.running() as url:
+        config = erp_config(
+            url,
+            read_timeout_seconds=0.3,
+            throttle={"concurrency": 2, "rate_per_second": 50, "erp_execution_limit_seconds": 1.5},
+            retry={"attempts": 5},
+            mapping={"cards": {}},
+        )
+        port = ODataTransport(config, throttle_for(database_url, config, clock))
+        errors: list[BaseException] = []
+
+        def read(ref: str) -> None:
+            try:
+                port.fetch_orders([ref])
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read, args=(ref,)) for ref in refs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        port.close()
+    assert not errors, errors
+    # calls we abandoned after 0.3 s, which the ERP worked on to the end
+    assert sum(1 for seconds in erp.measure.latencies() if seconds >= 1.2) >= 2
+    assert erp.measure.max_in_flight <= 2
