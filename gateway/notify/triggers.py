@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import extract
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from gateway.config import NotificationsConfig
@@ -16,16 +20,44 @@ from gateway.notify.queue import enqueue
 from gateway.outbound.outbox import Event
 from gateway.store.models import Account, Card, Customer, Lot, Notification
 
+log = logging.getLogger(__name__)
+
+WRITE_BATCH = 200  # messages written per transaction: each holds SQLite's write lock a few ms
+
+
+@dataclass(frozen=True)
+class _Due:
+    ident: str
+    topic: str
+    phone: str
+    values: dict[str, Any]
+
 
 class NotificationTriggers:
     def __init__(self, config: NotificationsConfig) -> None:
         self.config = config
 
-    def _notify(self, session: Session, now: datetime, ident: str, topic: str, phone: str, **values: Any) -> bool:
-        text = self.config.templates[topic].format(**values)
+    def _text(self, topic: str, values: dict[str, Any]) -> str | None:
+        """The message text, or None when the template cannot be filled: one bad template
+        (a field its trigger does not provide) is logged and skipped, never stops the others
+        nor the receipt whose event asked for it."""
+        try:
+            return self.config.templates[topic].format(**values)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            log.error(
+                "notification template %r cannot be filled (%s: %s); message skipped", topic, type(exc).__name__, exc
+            )
+            return None
+
+    def _notify(self, session: Session, now: datetime, due: _Due) -> bool:
+        text = self._text(due.topic, due.values)
+        if text is None:
+            return False
         return enqueue(
             session,
-            Notification(id=ident[:64], kind="notification", topic=topic, phone=phone, text=text, created_at=now),
+            Notification(
+                id=due.ident[:64], kind="notification", topic=due.topic, phone=due.phone, text=text, created_at=now
+            ),
             now,
             self.config.quiet_hours,
         )
@@ -50,62 +82,68 @@ class NotificationTriggers:
             ):
                 if topic in wanted and points:
                     ident = f"{topic}:{data.get('transaction_id')}"
-                    self._notify(session, now, ident, topic, customer.phone, points=points, balance=balance)
+                    values = {"points": points, "balance": balance}
+                    self._notify(session, now, _Due(ident, topic, customer.phone, values))
 
     def run_daily_jobs(self, service: LoyaltyService) -> int:
-        """Points about to expire and birthdays; safe to run as often as you like."""
+        """Points about to expire and birthdays; safe to run as often as you like.
+
+        What is due is read in one read transaction with set-based queries; the messages are
+        then written in short transactions of ``WRITE_BATCH``, skipping those already written
+        (their ids are deterministic), so a run never holds the write lock for long."""
         now = service.clock()
-        sent = 0
-        with service.db.write() as session:
+        due: list[_Due] = []
+        with service.db.read() as session:
             if "points_expiring" in self.config.triggers:
-                sent += self._expiring(session, service, now)
+                due += self._expiring(session, now)
             if "birthday" in self.config.triggers:
-                sent += self._birthdays(session, now)
+                due += self._birthdays(session, now)
+        sent = 0
+        for start in range(0, len(due), WRITE_BATCH):
+            chunk = due[start : start + WRITE_BATCH]
+            with service.db.write() as session:
+                written = set(
+                    session.exec(
+                        select(Notification.id).where(col(Notification.id).in_([d.ident[:64] for d in chunk]))
+                    ).all()
+                )
+                sent += sum(self._notify(session, now, d) for d in chunk if d.ident[:64] not in written)
         return sent
 
-    def _expiring(self, session: Session, service: LoyaltyService, now: datetime) -> int:
+    def _expiring(self, session: Session, now: datetime) -> list[_Due]:
         horizon = now + timedelta(days=self.config.expiring_days)
-        due: dict[tuple[str, str], int] = defaultdict(int)
-        for lot in session.exec(
-            select(Lot).where(
+        points: dict[tuple[str, str], int] = defaultdict(int)
+        phones: dict[str, str] = {}
+        rows = session.execute(
+            sa_select(col(Lot.account_id), col(Lot.expires_at), col(Lot.remaining), col(Customer.phone))
+            .join(Account, col(Account.id) == col(Lot.account_id))
+            .join(Customer, col(Customer.id) == col(Account.customer_id))
+            .where(
                 col(Lot.remaining) > 0,
                 col(Lot.expires_at).is_not(None),
                 col(Lot.expires_at) > now,
                 col(Lot.expires_at) <= horizon,
                 col(Lot.available_at) <= now,
+                col(Customer.phone).is_not(None),
             )
-        ).all():
-            assert lot.expires_at is not None
-            due[(lot.account_id, lot.expires_at.date().isoformat())] += lot.remaining
-        sent = 0
-        for (account_id, day), points in due.items():
-            account = session.get(Account, account_id)
-            customer = session.get(Customer, account.customer_id) if account else None
-            if customer is None or not customer.phone:
-                continue
-            sent += self._notify(
-                session,
-                now,
-                f"expiring:{account_id}:{day}",
-                "points_expiring",
-                customer.phone,
-                points=points,
-                date=day,
-            )
-        return sent
+        ).all()
+        for account_id, expires_at, remaining, phone in rows:
+            points[(account_id, expires_at.date().isoformat())] += remaining
+            phones[account_id] = phone
+        return [
+            _Due(f"expiring:{account_id}:{day}", "points_expiring", phones[account_id], {"points": total, "date": day})
+            for (account_id, day), total in points.items()
+        ]
 
-    def _birthdays(self, session: Session, now: datetime) -> int:
-        sent = 0
-        for customer in session.exec(select(Customer).where(col(Customer.birth_date).is_not(None))).all():
-            born = customer.birth_date
-            if born is None or not customer.phone or (born.month, born.day) != (now.month, now.day):
-                continue
-            sent += self._notify(
-                session,
-                now,
-                f"birthday:{customer.id}:{now.year}",
-                "birthday",
-                customer.phone,
-                name=customer.name or "",
+    def _birthdays(self, session: Session, now: datetime) -> list[_Due]:
+        born_today = session.execute(
+            sa_select(col(Customer.id), col(Customer.phone), col(Customer.name)).where(
+                col(Customer.phone).is_not(None),
+                extract("month", col(Customer.birth_date)) == now.month,
+                extract("day", col(Customer.birth_date)) == now.day,
             )
-        return sent
+        ).all()
+        return [
+            _Due(f"birthday:{customer_id}:{now.year}", "birthday", phone, {"name": name or ""})
+            for customer_id, phone, name in born_today
+        ]
