@@ -55,6 +55,7 @@ class OneC:
             headers["Authorization"] = f"Basic {token}"
         if self.cookie and (mode != "checkauth" or self.keep_cookie):
             headers["Cookie"] = self.cookie
+        self.gw.http.cookies.clear()  # only the cookie 1C chose to send, not httpx's jar
         if body is None:
             return self.gw.http.get(PATH, params=query, headers=headers)
         return self.gw.http.post(PATH, params=query, headers=headers, content=body)
@@ -75,7 +76,7 @@ class OneC:
 
     def init(self, version: str | None = "3.1") -> dict[str, str]:
         params = {"sessid": self.sessid or ""} | ({"version": version} if version else {})
-        reply = self.lines("init", **params)
+        reply = self.lines("init", None, **params)
         return dict(line.split("=", 1) for line in reply if "=" in line)
 
     def upload(self, filename: str, data: bytes, limit: int) -> None:

@@ -207,10 +207,28 @@ def edited_lines(stored: OrderRequest, items: list[Item]) -> list[CartLine]:
     return lines
 
 
+def points_kept(stored: OrderRequest, lines: list[CartLine], points_by_line: dict[str, int]) -> int:
+    """Points still paying once 1C's edit is applied: each line keeps the points that paid for
+    the quantity it keeps (a dropped line's points go back to the customer); a line that grows
+    or is new gets none, the customer never pays more points than at checkout."""
+    before = {line.line_id: line.quantity for line in stored.lines}
+    kept = Decimal(0)
+    for line in lines:
+        if line.line_id in before and line.line_id in points_by_line:
+            kept += points_by_line[line.line_id] * min(line.quantity / before[line.line_id], Decimal(1))
+    return min(stored.points_to_spend, int(kept))
+
+
 def merge(
-    cfg: CommerceMLConfig, stored: OrderRequest, package: Package, warnings: list[str] | None = None
+    cfg: CommerceMLConfig,
+    stored: OrderRequest,
+    package: Package,
+    warnings: list[str] | None = None,
+    points_by_line: dict[str, int] | None = None,
 ) -> OrderRequest:
-    """The stored snapshot with 1C's news added (same version: the caller decides on it)."""
+    """The stored snapshot with 1C's news added (same version: the caller decides on it).
+    ``points_by_line`` (the points paying for each line now) lets an edit of the lines give
+    back the points of what 1C removed."""
     zone = cfg.zone
     order = package.order
     if order is not None and order.has_goods:
@@ -220,8 +238,13 @@ def merge(
                 if warnings is not None:
                     warnings.append(FINAL_NOT_EDIT.format(id=stored.order_id))
             else:
+                points = stored.points_to_spend
+                if points_by_line is not None:
+                    points = points_kept(stored, wanted, points_by_line)
                 edited = [line.model_dump() for line in wanted]
-                stored = OrderRequest.model_validate({**stored.model_dump(), "lines": edited})
+                stored = OrderRequest.model_validate(
+                    {**stored.model_dump(), "lines": edited, "points_to_spend": points}
+                )
     lines = _Lines(stored)
     shipments = list(stored.shipments)
     returns = list(stored.returns)
@@ -290,7 +313,8 @@ def apply_package(service: LoyaltyService, cfg: CommerceMLConfig, package: Packa
         return
     stored = record.snapshot
     try:
-        merged = merge(cfg, stored, package, report.warnings)
+        spent = {line.line_id: line.points_spent for line in record.result.lines}
+        merged = merge(cfg, stored, package, report.warnings, spent)
     except ValueError as exc:  # 1C's news does not make a valid order (pydantic's errors are ValueErrors)
         report.skipped += 1
         report.warnings.append(f"Заказ №{stored.order_id}: {str(exc).splitlines()[0][:200]}")
