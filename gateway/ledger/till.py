@@ -174,7 +174,13 @@ def reserve(ctx: Ctx, req: TillReserveRequest) -> TillReservation:
     """Reserve every available point of the card for this client's till session (idempotent:
     asking again extends the reservation and adds points that became available since)."""
     card, account = lock_card_account(ctx, req.card_number)
-    members.authorize(ctx, card, spend=True)
+    try:
+        members.authorize(ctx, card, spend=True)
+    except LoyaltyError as exc:
+        if exc.code != ErrorCode.MEMBER_MAY_NOT_SPEND:
+            raise
+        # A company card that may not spend: nothing to reserve, the till still sees the card.
+        return TillReservation(card_number=card.number, hold_id=None, reserved=0, available=0)
     available = available_points(ctx, account.id)
     row = _open_reservation(ctx, card.number, req.tag)
     if row is not None:
@@ -237,7 +243,7 @@ def unlock(ctx: Ctx, req: TillUnlockRequest) -> int:
 
 def remember_cart(ctx: Ctx, req: TillCartRequest) -> bool:
     """Keep the calculated cart on the open reservation (none: nothing to remember)."""
-    find_card(ctx, req.card_number)
+    lock_card_account(ctx, req.card_number, require_active=False)
     row = _open_reservation(ctx, req.card_number, req.tag)
     if row is None:
         return False
