@@ -336,3 +336,29 @@ def test_a_broken_file_is_reported_and_the_next_import_is_not_blocked(
     from adapters.bitrix.maintenance import failed_exchange_files
 
     assert [line.split(" ", 2)[2].split(",")[0] for line in failed_exchange_files(gw.service.db)] == ["cut.xml"]
+    # The operator page lists it with the reason.
+    page = gw.http.get("/operator", headers={"Authorization": "Basic b3BlcmF0b3I6ZGVtby1vcGVyYXRvcg=="})
+    assert page.status_code == 200
+    listed = etree.HTML(page.text).xpath('//ul[@id="cml-failed"]/li/text()')
+    assert len(listed) == 1 and "cut.xml" in listed[0] and "malformed XML" in listed[0]
+
+
+def test_query_in_3_1_validates_and_carries_contacts(
+    start_gateway: Callable[..., Gateway], demo_config: GatewayConfig
+) -> None:
+    gw = start_gateway(config=_config(demo_config, schema_version="3.1"))
+    _place_orders(gw)
+    onec = OneC(gw)
+    onec.checkauth()
+    onec.init()
+    root = _valid(onec.query())
+    assert root.get("ВерсияСхемы") == "3.1"
+    assert [c.findtext("Документ/Ид") for c in root.iter("Контейнер")] == ["3001", "3002", "3003"]
+    agents = {c.findtext("Документ/Ид"): c.find("Документ/Контрагенты/Контрагент") for c in root.iter("Контейнер")}
+    anna = agents["3001"]
+    assert anna is not None
+    # Роль closes the counterparty (it extends the base type); contacts use 2.10's КонтактТип.
+    assert [child.tag for child in anna][-1] == "Роль"
+    assert [(c.findtext("Тип"), c.findtext("Значение")) for c in anna.iter("Контакт")] == [
+        ("Телефон мобильный", "+79990000001")
+    ]
