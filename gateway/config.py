@@ -63,6 +63,11 @@ class ClientConfig(BaseModel):
         description="Till clients whose written-off points this client's receipts settle (the back office "
         "forwarding those tills' receipts); a till's own receipts always settle its write-offs",
     )
+    soap_status_bonuses: bool = Field(
+        default=False,
+        description="SOAP cheque Items also carry ActiveChargedBonus and the *StatusBonus fields of later "
+        "Manzana versions (clients such as xcom-backend read them unconditionally)",
+    )
 
     @model_validator(mode="after")
     def _has_credentials(self) -> ClientConfig:

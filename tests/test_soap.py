@@ -301,6 +301,22 @@ def test_the_served_wsdl_is_manzanas_contract(gateway: Gateway) -> None:
     assert f"{NS}/ProcessRequest" in actions and all(a.isascii() for a in actions)
 
 
+def test_status_bonuses_are_read_by_zeep_from_our_wsdl(
+    start_gateway: Any, demo_config: Any, parsed_wsdl: Client
+) -> None:
+    """A till configured for the later Manzana's item fields still gets replies our WSDL describes."""
+    clients = [
+        c.model_copy(update={"soap_status_bonuses": True}) if c.kind == "till" else c for c in demo_config.clients
+    ]
+    gw: Gateway = start_gateway(config=demo_config.model_copy(update={"clients": clients}))
+    service = parsed_wsdl.create_service(BINDINGS["1.1"], f"{gw.url}/soap/loyalty")
+    soft = one(service, cheque("701", "Soft"))
+    assert [(i.ActiveChargedBonus, i.ChargedStatusBonus, i.WriteoffStatusBonus) for i in soft.Item] == [
+        (Decimal("50.00"), Decimal("0.00"), Decimal("0.00")),
+        (Decimal("12.00"), Decimal("0.00"), Decimal("0.00")),
+    ]
+
+
 def test_zeep_writes_the_cheque_type_as_an_attribute_in_manzanas_order(parsed_wsdl: Client) -> None:
     """A client generated from the WSDL sends what Manzana's does: the ``ChequeType`` attribute,
     RequestBase's elements before the Cheque's."""

@@ -371,6 +371,44 @@ def test_typescript_soft_cheque_read_as_xml_js_reads_it(gateway: Gateway) -> Non
     assert float(data["AvailablePayment"]["_text"]) == 119.0  # 30 % of 398
 
 
+def test_typescript_items_read_whole_when_the_till_client_gets_status_bonuses(
+    start_gateway: Any, demo_config: Any
+) -> None:
+    """``sendRequest`` maps every Item with ``parseFloat(item.ChargedStatusBonus._text)`` and the
+    other status fields unconditionally: a client configured with ``soap_status_bonuses`` gets them."""
+    clients = [
+        c.model_copy(update={"soap_status_bonuses": True}) if c.kind == "till" else c for c in demo_config.clients
+    ]
+    gw: Gateway = start_gateway(config=demo_config.model_copy(update={"clients": clients}))
+    data = xcom_reply(post(gw, xcom_cheque(CARD, [("30111", 2, "149.5")]), XCOM_HEADERS))
+    items = data["Item"] if isinstance(data["Item"], list) else [data["Item"]]
+    basket = [
+        {
+            "goodsId": int(item["Article"]["_text"]),
+            "amount": float(item["SummDiscounted"]["_text"]),
+            "availablePayment": float(item["AvailablePayment"]["_text"]),
+            "chargedStatusBonus": float(item["ChargedStatusBonus"]["_text"]),
+            "writeoffBonus": float(item["WriteoffBonus"]["_text"]),
+            "writeoffStatusBonus": float(item["WriteoffStatusBonus"]["_text"]),
+            "activeChargedBonus": float(item["ActiveChargedBonus"]["_text"]),
+            "activeChargedStatusBonus": float(item["ActiveChargedStatusBonus"]["_text"]),
+        }
+        for item in items
+    ]
+    assert basket == [
+        {
+            "goodsId": 30111,
+            "amount": 299.0,
+            "availablePayment": 89.0,
+            "chargedStatusBonus": 0.0,
+            "writeoffBonus": 0.0,
+            "writeoffStatusBonus": 0.0,
+            "activeChargedBonus": 14.0,
+            "activeChargedStatusBonus": 0.0,
+        }
+    ]
+
+
 def test_typescript_unknown_card_and_coupon_as_the_client_checks_them(gateway: Gateway) -> None:
     unknown = xcom_reply(post(gateway, xcom_cheque("9419410000516", [("30111", 1, "100")]), XCOM_HEADERS))
     assert unknown["Message"]["_text"] == "Карта не найдена"  # soapUtil.ts throws CardNotFound on this text

@@ -250,7 +250,7 @@ def _sale(call: Call, cheque: Cheque, card: str | None) -> etree._Element:
     message = f"Начислено: {replies.comma(accrued)}" if accrued else "OK"
     reply = replies.ok(TAG, cheque.request_id, call.now, transaction, message)
     replies.balance_fields(reply, balance, pv)
-    _totals_and_items(reply, cheque, priced, pv)
+    _totals_and_items(reply, cheque, priced, pv, status_bonuses=call.client.soap_status_bonuses)
     return reply
 
 
@@ -272,7 +272,9 @@ def _share(total: int, items: list[Item]) -> dict[str, int]:
     return shares
 
 
-def _totals_and_items(reply: etree._Element, cheque: Cheque, priced: Priced, pv: Decimal) -> None:
+def _totals_and_items(
+    reply: etree._Element, cheque: Cheque, priced: Priced, pv: Decimal, *, status_bonuses: bool = False
+) -> None:
     summ = sum((i.summ for i in cheque.items), Decimal(0)) if cheque.items else (cheque.summ or Decimal(0))
     discounted = {i.position: i.summ_discounted - priced.discounts.get(i.position, Decimal(0)) for i in cheque.items}
     total = sum(discounted.values(), Decimal(0)) if cheque.items else (cheque.summ_discounted or summ)
@@ -305,6 +307,10 @@ def _totals_and_items(reply: etree._Element, cheque: Cheque, priced: Priced, pv:
         line.append(el("AvailablePayment", money(payable[item.position] * pv)))
         line.append(el("ChargedBonus", money(priced.accrued.get(item.position, 0) * pv)))
         line.append(el("WriteoffBonus", money(priced.spent.get(item.position, 0) * pv)))
+        if status_bonuses:
+            line.append(el("ActiveChargedBonus", money(priced.accrued.get(item.position, 0) * pv)))
+            for tag in ("ChargedStatusBonus", "ActiveChargedStatusBonus", "WriteoffStatusBonus"):
+                line.append(el(tag, money(0)))  # the program has no status bonuses
         reply.append(line)
 
 

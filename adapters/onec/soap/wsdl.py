@@ -69,6 +69,9 @@ ITEM_FIELDS = (
     ("Price", D, True), ("Quantity", D, True), ("Summ", D, True), ("Discount", D, True), ("SummDiscounted", D, True),
     ("AvailablePayment", D, False), ("ChargedBonus", D, False), ("WriteoffBonus", D, False),
     ("ActiveChargedBonus", D, False),
+    # ours, after Manzana's fields: a later Manzana's status bonuses, sent only to clients
+    # configured for them (soap_status_bonuses), so clients of the recorded schema never meet them
+    ("ChargedStatusBonus", D, False), ("ActiveChargedStatusBonus", D, False), ("WriteoffStatusBonus", D, False),
 )  # fmt: skip
 REQUESTS = (
     ("BalanceRequest", "RequestBase"),
