@@ -5,7 +5,9 @@ throttle first and reported to it when it ends. Three limits apply:
 
 * **concurrency**: at most ``concurrency`` calls in flight. A granted call holds a slot (a row
   of ``erp_throttle_calls``) leased until its timeout plus ``slot_lease_seconds``, so a process
-  that dies mid-call frees its slot when the lease lapses;
+  that dies mid-call frees its slot when the lease lapses. A call we stop waiting for (our read
+  timeout) is still being worked on at the ERP: it keeps its slot until the ERP's own execution
+  limit has passed (``erp_execution_limit_seconds``), so concurrency holds as the ERP counts it;
 * **rate**: at most ``C = ceil(r)`` calls in any window of ``C / r`` seconds (``r`` calls/s;
   for an integer rate that is exactly "r calls in any 1-second window"). A call counts against
   the window from the moment it is granted until ``W = C / r`` seconds after it *finished*:
@@ -280,8 +282,8 @@ class DbThrottle:
         seconds after ``finished_at``) and feed its latency and outcome to the adaptive factor.
 
         An ``abandoned`` call (our timeout fired) has not ended at the ERP, which still works on
-        it: its slot stays taken until the ERP's own execution limit has passed since the call
-        began (``erp_execution_limit_seconds``), so our retries do not pile up on a slow ERP."""
+        it: its slot stays taken until the ERP's own execution limit (``erp_execution_limit_seconds``)
+        has passed since we gave up, so our retries do not pile up on a slow ERP."""
         now = self.clock()
         adaptive = self.config.adaptive
         with self.db.write() as session:
@@ -289,7 +291,8 @@ class DbThrottle:
             call = session.get(ErpThrottleCall, call_id)
             if call is not None and call.finished_at is None and outcome == "abandoned":
                 limit = timedelta(seconds=self.config.erp_execution_limit_seconds)
-                call.lease_until = max(call.lease_until, call.granted_at + limit, now)
+                # the ERP received the call at the latest now, so it is done by now + its own limit
+                call.lease_until = now + limit
                 call.outcome = outcome
                 session.add(call)
             elif call is not None and call.finished_at is None:
