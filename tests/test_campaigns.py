@@ -295,17 +295,21 @@ def test_1c_till_reserves_and_unlocks_a_campaign_code(gateway: Gateway) -> None:
         return dict(body)
 
     mine = info(TILL, code)
-    assert (mine["PromocodeIsAvalible"], mine["PromocodeDiscount"], mine["PromocodeStatus"]) == (True, 250, "Действует")
+    assert (mine["PromocodeIsAvalible"], mine["PromocodeStatus"]) == (True, "Действует")
     assert mine["PromocodeDiscountDescription"] == "Скидка 10% по промокоду (250.00 руб.)"
+    # 1C's till reads PromocodeDiscount.Ref and .Name (ФормаРМК.НайтиПромокодКлиент)
+    discount = mine["PromocodeDiscount"]
+    assert discount["Name"] == mine["PromocodeDiscountDescription"] and discount["Ref"]
     other = info(SITE, code)
     assert (other["PromocodeIsAvalible"], other["PromocodeStatus"]) == (False, "Зарезервирован на другой кассе")
     unknown = info(TILL, "NOPE-1234")
-    assert (unknown["PromocodeIsAvalible"], unknown["PromocodeDiscount"]) == (False, 0)
+    assert (unknown["PromocodeIsAvalible"], unknown["PromocodeDiscount"]) == (False, {"Ref": "", "Name": ""})
 
     unlocked = gateway.http.post(f"/hs/loyaltyservice/unlockpromocode?Promocode={code}", headers=TILL)
-    assert (unlocked.status_code, unlocked.text) == (200, "ok")
+    assert (unlocked.status_code, unlocked.text) == (200, "Промокод разблокирован")  # compared word for word
     assert info(SITE, code)["PromocodeIsAvalible"] is True  # now the other client holds it
-    assert gateway.http.post("/hs/loyaltyservice/unlockpromocode?Promocode=NOPE", headers=TILL).text == "ok"
+    unknown_unlock = gateway.http.post("/hs/loyaltyservice/unlockpromocode?Promocode=NOPE", headers=TILL)
+    assert unknown_unlock.text == "Промокод разблокирован"
 
 
 def test_cli_generates_codes_to_csv(tmp_path: Path, start_gateway: Any, database_url: str) -> None:

@@ -174,13 +174,7 @@ def reserve(ctx: Ctx, req: TillReserveRequest) -> TillReservation:
     """Reserve every available point of the card for this client's till session (idempotent:
     asking again extends the reservation and adds points that became available since)."""
     card, account = lock_card_account(ctx, req.card_number)
-    try:
-        members.authorize(ctx, card, spend=True)
-    except LoyaltyError as exc:
-        if exc.code != ErrorCode.MEMBER_MAY_NOT_SPEND:
-            raise
-        # A company card that may not spend: nothing to reserve, the till still sees the card.
-        return TillReservation(card_number=card.number, hold_id=None, reserved=0, available=0)
+    members.authorize(ctx, card, spend=True)
     available = available_points(ctx, account.id)
     row = _open_reservation(ctx, card.number, req.tag)
     if row is not None:

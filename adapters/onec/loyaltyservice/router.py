@@ -241,9 +241,20 @@ def _loyalty_card(call: Call, found: Found, points: int, search_type: str = "") 
 
 def _reserve(call: Call, card: str) -> int:
     """Reserve the card's points for this till (1C's server locks them when the till asks):
-    the points the till may now spend."""
+    the points the till may now spend. A company card that may not spend is refused here."""
     request = TillReserveRequest(card_number=card, tag=LOCK_TAG, ttl_seconds=call.cfg.lock_ttl_seconds)
     return call.service.till_reserve(call.client.id, request).reserved
+
+
+def _reserve_quietly(call: Call, card: str) -> int | None:
+    """As ``_reserve`` while the till looks a card up or calculates: a card that may not spend is
+    still found and calculated, with no points to pay (None)."""
+    try:
+        return _reserve(call, card)
+    except LoyaltyError as exc:
+        if exc.code == ErrorCode.MEMBER_MAY_NOT_SPEND:
+            return None
+        raise
 
 
 def _spendable(call: Call, card: str) -> int:
@@ -298,8 +309,8 @@ def findclientcard(call: Call) -> dict[str, Any]:
         _, status = _card_info(item)
         points = 0
         if status == "active":
-            points = _reserve(call, item.card) if block and len(found) == 1 else 0
-            points = points or _spendable(call, item.card)
+            reserved = _reserve_quietly(call, item.card) if block and len(found) == 1 else 0
+            points = 0 if reserved is None else reserved or _spendable(call, item.card)
         cards.append(_loyalty_card(call, item, points, search_type))
     return _ok(call, {"LoyaltyCardsList": cards})
 
@@ -483,7 +494,7 @@ def calculatediscounts(call: Call) -> dict[str, Any]:
     if found is not None and _card_info(found)[1] == "active":
         active = found.card
         if cart.block_bonuses and not cart.is_return:
-            _reserve(call, active)
+            _reserve_quietly(call, active)
         hold_id, _ = call.service.till_reservation(call.client.id, active, LOCK_TAG)
     total = sum((line.total() for line in cart.lines), Decimal(0))
     promo_state = _promo_state(call, cart, active, total)
