@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import io
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -75,6 +77,11 @@ def _table(name: str, rows: list[Row]) -> str:
     return _param(name, inner)
 
 
+def _utf8(headers: dict[str, str]) -> dict[bytes, bytes]:
+    """Headers as 1C sends them: the Cyrillic operation name in the action as UTF-8 bytes."""
+    return {name.encode(): value.encode() for name, value in headers.items()}
+
+
 def envelope(operation: str, params: str) -> bytes:
     return (
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header/><soap:Body>'
@@ -93,14 +100,20 @@ class Store:
     def __init__(self, gateway: Gateway, headers: dict[str, str] = TILL) -> None:
         self.gateway = gateway
         self.headers = headers
+        # A WSDL-driven reader beside lxml: zeep parses every reply by the published WSDL
+        # (xsi:type included), as WSПрокси deserializes it by WSОпределения.
+        wsdl = gateway.http.get(f"{PUBLICATION}?wsdl", headers=headers).content
+        self.proxy_client = zeep.Client(io.BytesIO(wsdl))  # type: ignore[no-untyped-call]
+        self.proxy = self.proxy_client.wsdl.services["ДисконтныйСервер"].ports["ДисконтныйСерверSoap"]
+        self.last_read: Any = None
 
     def post(self, operation: str, params: str) -> httpx.Response:
         headers = {
             **self.headers,
             "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": f'"{NS}#ДисконтныйСервер:{operation}"'.encode(),
+            "SOAPAction": f'"{NS}#ДисконтныйСервер:{operation}"',
         }
-        return self.gateway.http.post(PUBLICATION, content=envelope(operation, params), headers=headers)  # type: ignore[arg-type]
+        return self.gateway.http.post(PUBLICATION, content=envelope(operation, params), headers=_utf8(headers))
 
     def call(self, operation: str, params: str) -> etree._Element:
         """The ``return`` element, as the proxy hands it to the BSL code."""
@@ -110,6 +123,9 @@ class Store:
         root = etree.fromstring(response.content)
         result = root.find(f"{{{SOAP}}}Body/{{{NS}}}{operation}Response/{{{NS}}}return")
         assert result is not None, response.text
+        self.last_read = self.proxy.binding.process_reply(
+            self.proxy_client, self.proxy.binding._operations[operation], response
+        )
         return result
 
     def update(self, operation: str, doc_type: str, doc_ref: str, table: str, rows: list[Row]) -> bool:
@@ -117,6 +133,7 @@ class Store:
             operation,
             _param("ТипДокумента", doc_type) + _param("ИдентификаторДокумента", doc_ref) + _table(table, rows),
         )
+        assert self.last_read is (result.text == "true")  # the store compares the result with Истина
         return result.text == "true"
 
     def send_document(
@@ -151,7 +168,10 @@ class Store:
         assert result.get(f"{{{XSI}}}type") == "m:РезультатЗапросаОБонусах"
         rows = result.findall(f"{{{NS}}}РезультатЗапроса")
         assert len(rows) == 1 and rows[0].findtext(f"{{{NS}}}ДатаОперации")
-        return Decimal(rows[0].findtext(f"{{{NS}}}КоличествоБаллов", ""))
+        points = Decimal(rows[0].findtext(f"{{{NS}}}КоличествоБаллов", ""))
+        [read] = self.last_read  # the same number through the WSDL-driven reader
+        assert read["КоличествоБаллов"] == points and isinstance(read["ДатаОперации"], datetime)
+        return points
 
     def coupon(self, code: str, when: str) -> list[etree._Element]:
         result = self.call("ПолучитьСкидкиПоКупону", _param("КодКупона", code) + _param("ДатаЗапроса", when))
@@ -220,7 +240,7 @@ def test_wsdl_is_read_by_wsdefinitions_with_the_names_the_store_uses(gateway: Ga
     WSПрокси(definitions, "http://localhost/rt2discountservice", "ДисконтныйСервер", "ДисконтныйСерверSoap")."""
     response = gateway.http.get(f"{PUBLICATION}?wsdl", headers=TILL)
     assert response.status_code == 200
-    client = zeep.Client(io.BytesIO(response.content))
+    client = zeep.Client(io.BytesIO(response.content))  # type: ignore[no-untyped-call]
     service = client.wsdl.services["ДисконтныйСервер"]
     assert set(service.ports) == {"ДисконтныйСерверSoap", "ДисконтныйСерверSoap12"}
     port = service.ports["ДисконтныйСерверSoap"]
@@ -253,7 +273,7 @@ def test_wsdl_is_read_by_wsdefinitions_with_the_names_the_store_uses(gateway: Ga
         assert [element[0] for element in operation.input.body.type.elements] == params
         assert operation.soapaction == f"{NS}#ДисконтныйСервер:{name}"
         assert [element[0] for element in operation.output.body.type.elements] == ["return"]
-    sales_row = client.get_type("{http://localhost/rt2discountservice}СтрокаТаблицыПродаж")
+    sales_row = client.get_type(f"{{{NS}}}СтрокаТаблицыПродаж")  # type: ignore[no-untyped-call]
     assert [e[0] for e in sales_row.elements] == [
         "Период",
         "ИдентификаторКарты",
@@ -477,3 +497,52 @@ def test_accumulations_count_receipts_of_every_channel(store: Store, gateway: Ga
     start, end = local(now - timedelta(days=1)), local(now + timedelta(minutes=1))
     assert store.accumulations(start, end) == (Decimal("200"), Decimal("2"))
     assert store.accumulations(start, end, excluded=receipt) == (Decimal(0), Decimal(0))
+
+
+def test_the_soap12_port_answers_in_soap12(store: Store, gateway: Gateway) -> None:
+    """A base proxied through ``ДисконтныйСерверSoap12`` sends SOAP 1.2 with the action in the
+    content type; the reply comes in the same version."""
+    body = (
+        '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Header/><soap:Body>'
+        f'<m:ПолучитьОстатокБонусов xmlns:m="{NS}">{_param("ИдентификаторКарты", CARD_REF)}'
+        f"{_param('ДатаЗапроса', '0001-01-01T00:00:00')}</m:ПолучитьОстатокБонусов></soap:Body></soap:Envelope>"
+    ).encode()
+    content_type = f'application/soap+xml; charset=utf-8; action="{NS}#ДисконтныйСервер:ПолучитьОстатокБонусов"'
+    response = gateway.http.post(
+        PUBLICATION,
+        content=body,
+        headers=_utf8({**TILL, "Content-Type": content_type}),
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/soap+xml")
+    soap12 = "http://www.w3.org/2003/05/soap-envelope"
+    points = etree.fromstring(response.content).findtext(
+        f"{{{soap12}}}Body/{{{NS}}}ПолучитьОстатокБонусовResponse/{{{NS}}}return/{{{NS}}}РезультатЗапроса/{{{NS}}}КоличествоБаллов"
+    )
+    assert points == "200"
+
+
+def test_concurrent_resends_book_a_document_once(store: Store, gateway: Gateway) -> None:
+    """The queue job and a re-post may send the same document at once: it is booked once."""
+    when = local(gateway.service.clock())
+    doc = str(uuid.uuid4())
+    assert store.update(
+        "ОбновитьДанныеОПродажах", "ЧекККМ", doc, "ТаблицаТоваров", sale_rows(when, [(ITEMS[0], "1000", "1")])
+    )
+    body = envelope(
+        "ОбновитьДанныеОБонусах",
+        _param("ТипДокумента", "ЧекККМ")
+        + _param("ИдентификаторДокумента", doc)
+        + _table("ТаблицаБонусов", [bonus_row(when, 1, "100"), bonus_row(when, 0, "45")]),
+    )
+
+    def send(_: int) -> int:
+        with httpx.Client(base_url=gateway.url, timeout=60) as http:
+            return http.post(
+                PUBLICATION, content=body, headers={**TILL, "Content-Type": "text/xml; charset=utf-8"}
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(send, range(6))) == [200] * 6
+    assert store.balance() == 145
+    gateway.assert_invariants()
