@@ -8,7 +8,8 @@ much of the budget the sync uses). The same backlog synced with no budget to spe
 baseline the throttled throughput is compared with.
 
     python -m bench.erp_sync [--orders 300] [--rate 10] [--concurrency 4] [--latency 0.03]
-                             [--transport odata|soap|both] [--postgres postgresql://…]
+                             [--transport odata|soap|both] [--web-server iis|apache|none]
+                             [--postgres postgresql://…]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from gateway.seed import seed_demo
 from gateway.store import migrate
 from gateway.wiring import build_service
 from testing.erp import erp_config
-from testing.fake_erp import Behaviour, FakeErp
+from testing.fake_erp import APACHE_REQUEST_LINE, IIS_QUERY_STRING, Behaviour, FakeErp
 
 CARDS = ["2700000000014", "2700000000021", "2700000000038"]
 
@@ -45,7 +46,9 @@ def run(url: str, transport: str, args: argparse.Namespace, rate: float, concurr
     config = load_config(DEMO_CONFIG)
     service = build_service(Settings(database_url=url), config)
     seed_demo(service, config)
-    erp = FakeErp(behaviour=Behaviour(latency=args.latency, load_factor=0.3, capacity=64))
+    limits = {"iis": {"max_query_string": IIS_QUERY_STRING}, "apache": {"max_request_line": APACHE_REQUEST_LINE}}
+    behaviour = Behaviour(latency=args.latency, load_factor=0.3, capacity=64, **limits.get(args.web_server, {}))
+    erp = FakeErp(behaviour=behaviour)
     backlog(erp, args.orders)
     with erp.running() as base:
         erp_cfg = erp_config(
@@ -89,6 +92,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.03, help="the fake ERP's latency for one call alone")
     parser.add_argument("--page-size", type=int, default=20)
     parser.add_argument("--transport", choices=["odata", "soap", "both"], default="both")
+    parser.add_argument(
+        "--web-server",
+        choices=["iis", "apache", "none"],
+        default="iis",
+        help="URL limits of the web server in front of the fake ERP (IIS: 2,048-byte query strings)",
+    )
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server to sync into instead of SQLite")
     args = parser.parse_args()
     transports = ["odata", "soap"] if args.transport == "both" else [args.transport]

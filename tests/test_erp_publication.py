@@ -7,7 +7,8 @@ Sources (the authority; read, not copied):
   ``hacker-cb/1c-odata`` ``docs/1c/markdown/17.4_-_Cтандартный_интерфейс_OData_8_3_27.md``:
   §17.4.5.2 (a composite field matches only through ``cast``; lambdas ``Товары/any(d: …)``),
   §17.4.5.4 ``allowedOnly`` (without it a restricted record in a read is an error 401),
-  §17.4.8 ``$select`` with ``<tabular part>/<field>``, §17.4.10 error codes (20: access rights);
+  §17.4.4 and §17.4.8 ``$select`` with ``<tabular part>/<field>``, §17.4.10 error codes (20: access
+  rights);
 * 1C:УТ 11 metadata, ``work1cblackbird/ut11``: ``Documents/ЗаказКлиента`` (``Товары.КодСтроки``),
   ``Documents/РеализацияТоваровУслуг`` (header ``ЗаказКлиента`` empty for a sale by several
   orders, per line ``ЗаказКлиента`` and ``КодСтроки``), ``Documents/ВозвратТоваровОтКлиента``;
