@@ -14,8 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
 from gateway.config import GatewayConfig
+from gateway.store.models import Receipt
 from tests.conftest import Gateway
 from tests.support import SITE, key
 from tests.test_onec_till_day import (
@@ -202,3 +204,20 @@ def test_bounds_before_arithmetic(till: Gateway, method: str, http: str, q: str,
         data = read_json(response)
         assert data["Error"] is True and data["ErrorMessage"], data
     assert till.ledger_snapshot() == snapshot
+
+
+def test_a_later_receipts_cart_never_attaches_to_an_earlier_write_off(till: Gateway) -> None:
+    """The cart used to be remembered on the first open *or captured* hold of the card: the next
+    customer's calculation replaced the cart of the receipt already paid, and the gateway booked
+    the wrong goods when that receipt's capture window passed."""
+    first = [goods_line("a1", ITEM_DRILL, "Дрель", 1, Decimal("500"))]
+    read_ok(send(till, "GET", "calculatediscounts", body=calc_body([CARD], STORE_CENTER, first)))
+    assert write_off(till, "100") == WRITTEN_OFF
+    second = [goods_line("b1", ITEM_DRILL, "Дрель", 4, Decimal("500"))]
+    read_ok(send(till, "GET", "calculatediscounts", body=calc_body([CARD], STORE_CENTER, second)))
+    till.clock.advance(seconds=3601)
+    till.service.sweep_expired_holds()
+    with till.service.db.read() as session:
+        booked = session.exec(select(Receipt).where(col(Receipt.receipt_id).startswith("hold:"))).all()
+    assert [(r.total_kopecks, r.points_spent) for r in booked] == [(50_000, 100)]  # the first cart, not the second
+    till.assert_invariants()

@@ -344,6 +344,9 @@ def test_open_shift_version_card_types_and_automatic_discounts(till: Gateway) ->
     row = types[0]
     assert (row["CardTypeID"], row["CardTypeDescription"], row["IsPerson"]) == (CARD_TYPE, "Бонусная карта", True)
     assert (row["Идентификатор"], row["Наименование"]) == (CARD_TYPE, "Бонусная карта")
+    # ФормаРМК ЗаполнитьТаблицуУправляемыхСкидок / ЗаполнитьТаблицуСкидокЗависящихОтВидаОплаты: arrays
+    assert read_json(send(till, "GET", "getcontrolleddiscountslist", "MaxSale=&MaxMarkup=&Store=&Client=")) == []
+    assert read_json(send(till, "GET", "getlistonpaydiscounts")) == []
 
 
 def test_card_by_number_and_by_the_last_digits_of_a_phone(till: Gateway) -> None:

@@ -517,6 +517,13 @@ def calculatediscounts(call: Call) -> dict[str, Any]:
     return _ok(call, reply)
 
 
+def no_discounts_to_choose(call: Call) -> list[dict[str, Any]]:
+    """getcontrolleddiscountslist / getlistonpaydiscounts: the till reads a top-level array
+    (ФормаРМК ``ЗаполнитьТаблицуУправляемыхСкидок``, ``ЗаполнитьТаблицуСкидокЗависящихОтВидаОплаты``);
+    the program has no discounts a cashier picks by hand or by payment type."""
+    return []
+
+
 def useautomaticdiscounts(call: Call) -> dict[str, Any]:
     return _ok(call, {"UseAutomaticDiscounts": call.cfg.use_automatic_discounts})
 
@@ -714,6 +721,8 @@ HANDLERS: dict[str, tuple[Callable[[Call], Any], Kind]] = {
     "promocodeinfo": (promocodeinfo, "json"),
     "unlockpromocode": (unlockpromocode, "text"),
     "useautomaticdiscounts": (useautomaticdiscounts, "json"),
+    "getcontrolleddiscountslist": (no_discounts_to_choose, "json"),
+    "getlistonpaydiscounts": (no_discounts_to_choose, "json"),
 }
 
 
