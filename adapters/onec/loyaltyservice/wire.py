@@ -173,7 +173,7 @@ def parse_date(value: Any, zone: ZoneInfo) -> datetime | None:
         else:
             parsed = datetime.fromisoformat(text[:32])
     except ValueError as exc:
-        raise WireError(f"{text[:32]!r} is not a 1C date") from exc
+        raise WireError("not a 1C date (ДД.ММ.ГГГГ Ч:ММ:СС)") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed.astimezone(UTC)
