@@ -180,9 +180,15 @@ def test_nothing_is_lost_while_the_gateway_cannot_take_events(gateway: Gateway, 
 def test_the_module_installs_as_bitrix_expects() -> None:
     """The layout Bitrix's module installer and autoloader read (bitrix/modules/<id>/…)."""
     root = MODULE / "loyaltygateway.loyalty"
-    for path in ("include.php", "options.php", "install/index.php", "install/version.php",
-                 "lang/ru/install/index.php", "lang/en/install/index.php",
-                 "install/components/loyaltygateway/loyalty.balance/component.php"):  # fmt: skip
+    for path in (
+        "include.php",
+        "options.php",
+        "install/index.php",
+        "install/version.php",
+        "lang/ru/install/index.php",
+        "lang/en/install/index.php",
+        "install/components/loyaltygateway/loyalty.balance/component.php",
+    ):
         assert (root / path).is_file(), path
     for php in root.rglob("*.php"):
         lint = subprocess.run([str(PHP), "-l", str(php)], capture_output=True, text=True, check=False)

@@ -179,7 +179,7 @@ def create_app(
     @app.get("/metrics", tags=["health"], response_class=Response)
     def prometheus_metrics() -> Response:
         """Prometheus exposition: request and ledger counters, database gauges (no personal data)."""
-        body, content_type = metrics.render(db)
+        body, content_type = metrics.render(db, clock)
         return Response(body, media_type=content_type)
 
     return app

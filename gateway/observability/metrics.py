@@ -57,11 +57,12 @@ def record_ledger_outcome(operation: str, outcome: str, code: str = "") -> None:
 class DatabaseCollector(Collector):
     """Gauges read from the database when Prometheus scrapes (never cached: always current)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
         self._db = db
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     def collect(self) -> Iterator[Metric]:
-        now = datetime.now(UTC)
+        now = self._clock()  # the ledger's clock: "stuck" and "recent" as the ledger sees time
         with self._db.read() as session:
 
             def rows(sql: str, **params: object) -> list[tuple[object, ...]]:
@@ -187,7 +188,7 @@ def _age(now: datetime, then: object) -> float:
     return max(0.0, (now - then).total_seconds())
 
 
-def render(db: Database) -> tuple[bytes, str]:
+def render(db: Database, clock: Callable[[], datetime] | None = None) -> tuple[bytes, str]:
     """The exposition of this process's (or all processes') metrics plus the database gauges."""
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
@@ -196,7 +197,7 @@ def render(db: Database) -> tuple[bytes, str]:
         from prometheus_client import REGISTRY
 
         registry.register(_Forward(REGISTRY))
-    registry.register(DatabaseCollector(db))
+    registry.register(DatabaseCollector(db, clock))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -33,6 +33,9 @@ def classify(scope: Scope, status: int) -> tuple[str, str]:
     template: str = getattr(route, "path", "") or ""
     params: dict[str, Any] = scope.get("path_params") or {}
     if not template or status == 404:
+        # Answered before routing (401 of the limits layer) or by no route: one series per protocol.
+        if path.startswith("/api/") and status != 404:
+            return "json", "unrouted"
         return "other", "unmatched"
     if "/hs/loyaltyservice/" in template:
         return "1c_loyaltyservice", str(params.get("method", "")).lower()[:40] or "unknown"
