@@ -5,10 +5,12 @@ notification twice (a retried job, a replayed event) sends it once."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
 
 from gateway.config import QuietHours
 from gateway.store.models import Notification, OutboxMessage
@@ -44,20 +46,43 @@ def enqueue(
     quiet: QuietHours | None = None,
 ) -> bool:
     """Write the notification and its outbox message; False if it already exists."""
-    if session.get(Notification, notification.id) is not None:
-        return False
-    session.add(notification)
-    not_before = now if notification.kind == "verification" else after_quiet_hours(now, quiet)
-    session.add(
-        OutboxMessage(
-            destination=DESTINATION,
-            kind=f"notify.{notification.topic}",
-            dedupe_key=f"{DESTINATION}|{notification.id}"[:255],
-            payload_json=json.dumps({"notification_id": notification.id}),
-            state="pending",
-            next_attempt_at=not_before,
-            created_at=now,
-        )
+    return enqueue_many(session, [notification], now, quiet) == 1
+
+
+def enqueue_many(
+    session: Session,
+    notifications: Sequence[Notification],
+    now: datetime,
+    quiet: QuietHours | None = None,
+) -> int:
+    """Write the notifications not written yet (by id) and their outbox messages: one read and
+    two multi-row inserts whatever their number, so a daily job writing hundreds of messages
+    holds the write lock for milliseconds. Returns how many were new."""
+    fresh: dict[str, Notification] = {}
+    for notification in notifications:
+        fresh.setdefault(notification.id, notification)
+    if not fresh:
+        return 0
+    written = session.exec(select(Notification.id).where(col(Notification.id).in_(list(fresh)))).all()
+    for ident in written:
+        del fresh[ident]
+    if not fresh:
+        return 0
+    session.execute(insert(Notification), [n.model_dump() for n in fresh.values()])
+    session.execute(
+        insert(OutboxMessage),
+        [
+            {
+                "destination": DESTINATION,
+                "kind": f"notify.{n.topic}",
+                "dedupe_key": f"{DESTINATION}|{n.id}"[:255],
+                "payload_json": json.dumps({"notification_id": n.id}),
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now if n.kind == "verification" else after_quiet_hours(now, quiet),
+                "created_at": now,
+            }
+            for n in fresh.values()
+        ],
     )
-    session.flush()
-    return True
+    return len(fresh)
