@@ -27,6 +27,9 @@ from gateway.store.models import LedgerEntry, Lot, Receipt
 from gateway.workers.stuck import StuckTransactions
 from tests.support import SITE, TILL, free_port, wait_for
 
+# Minutes of load and kills: outside the quick run (README), run by CI on both databases.
+pytestmark = pytest.mark.soak
+
 CARDS = ["2700000000014", "2700000000021"]
 CLIENTS = [("tills", TILL), ("site", SITE)]
 THREADS = 4
