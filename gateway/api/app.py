@@ -23,6 +23,7 @@ from contracts.errors import ErrorCode, LoyaltyError
 from gateway import __version__
 from gateway.api import accounts, campaigns, giftcards, operator, orders, program, registration, v1
 from gateway.api.auth import Authenticator
+from gateway.api.reports import build_router as build_reports_router
 from gateway.api.limits import LimitsMiddleware
 from gateway.api.openapi import secure_openapi
 from gateway.config import GatewayConfig, Settings, load_config
@@ -166,6 +167,7 @@ def create_app(
     app.include_router(build_discountserver_router())
     app.include_router(build_bitrix_router())
     app.include_router(operator.build_router())
+    app.include_router(build_reports_router())  # /api/v1/reports, /dashboard
     app.add_middleware(LimitsMiddleware, authenticator=app.state.authenticator)
     app.add_middleware(RequestContextMiddleware)  # outermost: every reply gets its request id and metrics
     secure_openapi(app)

@@ -23,7 +23,7 @@ def rule_steps(session: Session, p: Any) -> Subquery:
         rule = func.json_extract(step.c.value, "$.rule")
         # Decimal text with two places ("12.50"): ×100 and rounded to an integer at once, so no
         # fraction of a kopeck survives the float SQLite computes with.
-        discount = cast(func.round(cast(func.json_extract(step.c.value, "$.discount"), String) * 100), Integer)
+        discount = cast(func.round(cast(func.json_extract(step.c.value, "$.discount"), Numeric) * 100), Integer)
         points = cast(func.json_extract(step.c.value, "$.points"), Integer)
     else:
         step = func.json_array_elements(cast(receipts.c.explanation_json, JSON)).table_valued("value").alias("step")
