@@ -35,6 +35,7 @@ import httpx
 import pytest
 import zeep
 from lxml import etree
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from gateway.cli import app as cli
@@ -545,4 +546,24 @@ def test_concurrent_resends_book_a_document_once(store: Store, gateway: Gateway)
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(send, range(6))) == [200] * 6
     assert store.balance() == 145
+    gateway.assert_invariants()
+
+
+def test_a_return_of_goods_whose_points_were_spent_takes_what_is_left(store: Store, gateway: Gateway) -> None:
+    """The customer spent the accrual of a sale before returning it: the return takes back what the
+    card still has, the rest is the document's shortfall; the store's resend changes nothing."""
+    when = local(gateway.service.clock())
+    sale, elsewhere, refund = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    store.send_document("ЧекККМ", sale, sale_rows(when, [(ITEMS[0], "1000", "1")]), [bonus_row(when, 0, "50")])
+    store.send_document("ЧекККМ", elsewhere, sale_rows(when, [(ITEMS[1], "900", "1")]), [bonus_row(when, 1, "240")])
+    assert store.balance() == 10
+    returned = (sale_rows(when, [(ITEMS[0], "-1000", "-1")]), [bonus_row(when, 1, "50")])
+    store.send_document("ВозвратТоваровОтПокупателя", refund, *returned)
+    store.send_document("ВозвратТоваровОтПокупателя", refund, *returned)
+    assert store.balance() == 0
+    with gateway.service.db.read() as session:
+        shortfall = session.execute(
+            text("SELECT points_shortfall FROM discount_server_documents WHERE document_ref = :ref"), {"ref": refund}
+        ).scalar_one()
+    assert shortfall == 40
     gateway.assert_invariants()

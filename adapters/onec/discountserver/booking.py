@@ -18,7 +18,9 @@ worth — an identical resend changes nothing, a changed one posts only the diff
 
 The program's limits apply to what the store calculated: a sale may not be paid by points beyond
 ``redemption.max_share_percent`` of its sales total, nor accrue more points than its total is
-worth, nor spend points the account does not have, and points are whole. A refused update
+worth, nor spend points the account does not have, and points are whole. A return takes back
+what the account still has; the rest is the document's ``points_shortfall`` (as a refund's),
+settled first by anything the document gives later. A refused update
 changes nothing; it is answered with a SOAP fault the store writes to its event log (and it
 keeps the document in its queue to resend), and the document is marked ``refused`` for the
 operator (``gateway tx stuck``, the operator page) until a resend is booked.
@@ -210,17 +212,24 @@ def _unbook(ctx: Ctx, row: DiscountServerDocument, change_id: str) -> None:
     if row.account_id is None:
         return
     lock_account(ctx, row.account_id)
-    return_spent(ctx, row.account_id, row.id, change_id, row.points_spent)
+    # What a return could not take stays with the old card: only what it drew goes back.
+    return_spent(ctx, row.account_id, row.id, change_id, row.points_spent - min(row.points_shortfall, row.points_spent))
     taken = reverse_earned(ctx, row.account_id, row.id, change_id, row.points_accrued)
-    row.points_shortfall += row.points_accrued - taken
+    row.points_shortfall = row.points_accrued - taken
     row.points_spent = row.points_accrued = 0
 
 
+def _is_return(row: DiscountServerDocument) -> bool:
+    return row.total_kopecks < 0  # ТаблицаТоваровДляОбновленияПродаж: a return's lines come negative
+
+
 def _check_limits(ctx: Ctx, row: DiscountServerDocument, target: BonusTarget, available: int) -> None:
+    if _is_return(row):
+        return  # a return takes back what it can; the rest is its shortfall
     extra = target.spent - row.points_spent
     if extra > available:
         raise LoyaltyError(ErrorCode.INSUFFICIENT_POINTS, requested=extra, available=available)
-    if row.total_kopecks <= 0:  # a return: its movements undo a sale's
+    if row.total_kopecks == 0:
         return
     value = ctx.program.point_value_kopecks
     cap = int(ctx.program.max_share() * row.total_kopecks / value)
@@ -267,8 +276,16 @@ def update_bonuses(ctx: Ctx, document: Document, target: BonusTarget) -> bool:
 
 
 def _post(ctx: Ctx, row: DiscountServerDocument, account_id: str, target: BonusTarget, change_id: str) -> None:
+    """Move the document from what it stands for to ``target``. ``points_shortfall`` counts what
+    the document should have taken from the customer and could not (a return of goods whose
+    points were already spent elsewhere); anything the document later gives settles it first."""
     more_accrued = target.accrued - row.points_accrued
     more_spent = target.spent - row.points_spent
+    if more_accrued > 0 and row.points_shortfall:
+        settled = min(more_accrued, row.points_shortfall)
+        row.points_shortfall -= settled
+        more_accrued -= settled
+        row.points_accrued += settled
     if more_accrued > 0:  # first, so that a return's points back can pay its take-back
         available_at = max(ctx.now, target.available_at or ctx.now)
         days = ctx.program.expiry.days
@@ -284,13 +301,18 @@ def _post(ctx: Ctx, row: DiscountServerDocument, account_id: str, target: BonusT
             refund_id=change_id,
         )
     if more_spent > 0:
-        allocations = allocate(ctx, account_id, more_spent, "spent", None)
-        entry = add_entry(ctx, account_id, "spend", -more_spent, transaction_id=row.id, refund_id=change_id)
-        for allocation in allocations:
-            allocation.entry_id = entry.id
-            ctx.session.add(allocation)
+        drawn = min(more_spent, available_points(ctx, account_id)) if _is_return(row) else more_spent
+        row.points_shortfall += more_spent - drawn
+        if drawn:
+            allocations = allocate(ctx, account_id, drawn, "spent", None)
+            entry = add_entry(ctx, account_id, "spend", -drawn, transaction_id=row.id, refund_id=change_id)
+            for allocation in allocations:
+                allocation.entry_id = entry.id
+                ctx.session.add(allocation)
     elif more_spent < 0:
-        return_spent(ctx, account_id, row.id, change_id, -more_spent)
+        settled = min(-more_spent, row.points_shortfall)
+        row.points_shortfall -= settled
+        return_spent(ctx, account_id, row.id, change_id, -more_spent - settled)
     if more_accrued < 0:
         taken = reverse_earned(ctx, account_id, row.id, change_id, -more_accrued)
         row.points_shortfall += -more_accrued - taken
