@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ColumnElement, Integer, Numeric, String, cast, distinct, func, literal, select
+from sqlalchemy import JSON, BigInteger, ColumnElement, Integer, Numeric, cast, distinct, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
