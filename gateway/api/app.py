@@ -23,9 +23,9 @@ from contracts.errors import ErrorCode, LoyaltyError
 from gateway import __version__
 from gateway.api import accounts, campaigns, giftcards, operator, orders, program, registration, v1
 from gateway.api.auth import Authenticator
-from gateway.api.reports import build_router as build_reports_router
 from gateway.api.limits import LimitsMiddleware
 from gateway.api.openapi import secure_openapi
+from gateway.api.reports import build_router as build_reports_router
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.core.messaging import MessageProvider
 from gateway.ledger.context import Clock, utc_now
