@@ -472,3 +472,51 @@ def test_1c_news_is_merged_tolerantly() -> None:
     assert merge(cfg, stored, Package(status)).shipped() == {"1": Decimal(2), "2": Decimal("1.5")}
     unpaid = Document("order", "Заказ товара", "7", "7", None, {"заказ оплачен": "false"}, [])
     assert merge(cfg, stored.model_copy(update={"paid": True}), Package(unpaid)).paid is True
+
+
+def test_1c_edits_lines_of_an_unpaid_order_only() -> None:
+    """Dev-tester/TechStore bitrix/modules/sale/general/order_loader.php,
+    updateOrderWithoutShipmentsPayments: while the order is unpaid its basket becomes 1C's goods
+    (matched by PRODUCT_XML_ID); a paid order is refused with CC_BSC1_FINAL_NOT_EDIT."""
+    from adapters.bitrix.commerceml.documents import Document, Item, Package
+    from adapters.bitrix.commerceml.importer import merge
+
+    cfg = CommerceMLConfig()
+    stored = OrderRequest(
+        order_id="8",
+        version=5,
+        card_number=ANNA,
+        points_to_spend=100,
+        lines=[
+            CartLine(line_id="1", item="G", quantity=Decimal("4"), price=Decimal("10")),
+            CartLine(line_id="2", item="H", quantity=Decimal("1"), price=Decimal("60")),
+        ],
+    )
+
+    def order(*items: Item) -> Package:
+        return Package(Document("order", "Заказ товара", "8", "8", None, {}, list(items), has_goods=True))
+
+    warnings: list[str] = []
+    edited = merge(
+        cfg,
+        stored,
+        order(Item("G", "Гвозди", Decimal("1"), Decimal("10")), Item("NEW", "Новый", Decimal("2"), Decimal("5.50"))),
+        warnings,
+        {"1": 40, "2": 60},
+    )
+    assert [(ln.line_id, ln.item, ln.quantity, ln.price) for ln in edited.lines] == [
+        ("1", "G", Decimal(1), Decimal(10)),
+        ("1c:NEW", "NEW", Decimal(2), Decimal("5.50")),
+    ]
+    assert edited.points_to_spend == 10 and warnings == []  # a quarter of line 1's 40; line 2's 60 back
+    # Goods 1C knows by other ids than the site: nothing matches, the lines stay.
+    kept = merge(cfg, stored, order(Item("guid-1", "Гвозди", Decimal("4"), Decimal("10"))), warnings)
+    assert kept.lines == stored.lines and "Ид товаров 1С и сайта не совпадают" in warnings[0]
+    # A paid order keeps its lines; 1C is told why.
+    paid = stored.model_copy(update={"paid": True})
+    assert merge(cfg, paid, order(Item("G", None, Decimal("1"), None)), warnings).lines == stored.lines
+    assert warnings[-1].startswith("Заказ №8 не может быть изменен")
+    # A document without Товары says nothing about the lines; one not cancelled un-cancels.
+    cancelled = stored.model_copy(update={"cancelled": True})
+    bare = Package(Document("order", "Заказ товара", "8", "8", None, {"отменен": "false"}, []))
+    assert merge(cfg, cancelled, bare).model_dump() == stored.model_dump()

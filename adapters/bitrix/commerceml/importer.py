@@ -165,9 +165,25 @@ def _same_lines(a: list[CartLine], b: list[CartLine]) -> bool:
     return sorted(x.model_dump_json() for x in a) == sorted(x.model_dump_json() for x in b)
 
 
+CATALOGUE_MISMATCH = (
+    "Заказ №{id}: ни один товар документа 1С не найден в заказе (Ид товаров 1С и сайта не совпадают),"
+    " строки заказа не изменены."
+)
+
+
+class CatalogueMismatch(ValueError):
+    """None of 1C's goods is a line of the order: the ids of 1C and of the site differ, and
+    rewriting the order from them would drop every line (Bitrix refuses goods it cannot find
+    in its catalogue, CC_BSC1_PRODUCT_NOT_FOUND)."""
+
+
 def edited_lines(stored: OrderRequest, items: list[Item]) -> list[CartLine]:
     """The order's lines as 1C lists them now (prices of known lines stay the site's: what we
     sent as ``ЦенаЗаЕдиницу`` already had the discounts in it)."""
+    goods = [item for item in items if not item.service and item.id]
+    known = {line.line_id for line in stored.lines} | {line.item for line in stored.lines}
+    if goods and not any(item.id in known or item.line_ref in known for item in goods):
+        raise CatalogueMismatch(CATALOGUE_MISMATCH.format(id=stored.order_id))
     remaining = {line.line_id: line for line in stored.lines}
     lines: list[CartLine] = []
     for item in items:
@@ -232,7 +248,12 @@ def merge(
     zone = cfg.zone
     order = package.order
     if order is not None and order.has_goods:
-        wanted = edited_lines(stored, order.items)
+        try:
+            wanted = edited_lines(stored, order.items)
+        except CatalogueMismatch as exc:
+            if warnings is not None:
+                warnings.append(str(exc))
+            wanted = list(stored.lines)
         if not _same_lines(wanted, stored.lines):
             if stored.paid or stored.shipments:
                 if warnings is not None:
