@@ -415,8 +415,11 @@ def test_an_unknown_card_is_refused_in_the_stores_log_and_listed_as_stuck(gatewa
     assert CARD_REF in fault.findtext("faultstring", "")
     assert "import-cards" in fault.findtext("faultstring", "")
     assert gateway.ledger_snapshot() == before
-    [stuck] = [item for item in StuckTransactions(gateway.service).list() if item.kind == "store_document"]
-    assert doc in stuck.detail
+    operator = StuckTransactions(gateway.service)
+    [stuck] = [item for item in operator.list() if item.kind == "store_document"]
+    assert doc in stuck.detail and "card_not_found" in stuck.detail
+    assert operator.show(stuck.id).item["document_ref"] == doc
+    assert operator.replay(stuck.id).startswith("waiting")  # only the store can resend it
 
     import_cards(gateway)
     assert store.update("ОбновитьДанныеОБонусах", "ЧекККМ", doc, "ТаблицаБонусов", [bonus_row(when, 0, "45")])
