@@ -195,3 +195,18 @@ def test_the_module_installs_as_bitrix_expects() -> None:
         assert lint.returncode == 0, lint.stdout + lint.stderr
     index = (root / "install/index.php").read_text(encoding="utf-8")
     assert "class loyaltygateway_loyalty extends CModule" in index
+
+
+def test_a_cancelled_order_gives_its_points_back(gateway: Gateway, tmp_path: Path) -> None:
+    card = "2700000000021"  # the demo's Борис
+    before = balance(gateway, card)
+    out = run_php("cancel.php", gateway.url, tmp_path / "queue")
+    (placed,) = out["placed"].values()
+    assert placed["result"]["points_spent"] == 200 and placed["result"]["status"] == "placed"
+    assert placed["result"]["balance"]["available"] == before["available"] - 200
+    (cancelled,) = out["cancelled"].values()
+    assert cancelled["result"]["status"] == "cancelled" and cancelled["result"]["points_spent"] == 0
+    after = balance(gateway, card)
+    assert (after["available"], after["held"], after["pending"]) == (before["available"], 0, before["pending"])
+    assert out["queue"] == {"pending": 0, "failed": 0}
+    gateway.assert_invariants()
