@@ -15,6 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
+from contracts.orders import OrderRequest, line_totals
 from gateway.core.allocation import cumulative_share
 
 AccrueOn = Literal["shipment", "payment"]
@@ -166,3 +167,16 @@ def order_turnover(
             sign = 1 if document.kind == "shipment" else -1
             shares.append(TurnoverShare(f"{document.kind}:{document.document_id}", document.at, sign * amount))
     return shares
+
+
+def documents_of(request: OrderRequest) -> list[OrderDocument]:
+    """The order's shipments, then its returns, in the order the source listed them."""
+    shipments = [OrderDocument("shipment", s.shipment_id, s.shipped_at, line_totals([s])) for s in request.shipments]
+    returns = [OrderDocument("return", r.return_id, r.returned_at, line_totals([r])) for r in request.returns]
+    return shipments + returns
+
+
+def shares_of(request: OrderRequest, priced: Sequence[PricedOrderLine]) -> list[TurnoverShare]:
+    """What the order's shipments and returns add to its customer's turnover."""
+    return order_turnover(priced, documents_of(request), cancelled=request.cancelled)
+

@@ -12,8 +12,16 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+from pydantic import TypeAdapter
+from sqlalchemy import Connection, column, delete, insert, table
+from sqlalchemy import select as core_select
 
 import gateway.store.types
+from contracts.orders import OrderRequest
+from gateway.core.orders import PricedOrderLine, shares_of
+from gateway.store.types import UTCDateTime
+
+_PRICED = TypeAdapter(list[PricedOrderLine])
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -39,9 +47,51 @@ def upgrade() -> None:
         batch_op.create_index("ix_order_turnover_account_occurred", ["account_id", "occurred_at"], unique=False)
 
     # Orders applied before this revision count from now on, as if they had always been booked.
-    from gateway.ledger.order_turnover import rebuild
-
     rebuild(op.get_bind())
+
+
+def rebuild(connection: Connection) -> int:
+    """Write every order's turnover rows from its stored snapshot. Reads and writes only the
+    columns it names, so later changes of the models do not break this migration; uses only
+    ``contracts`` and ``gateway.core`` (no ledger code). Returns the number of orders read."""
+    orders = table(
+        "orders",
+        column("id"),
+        column("account_id"),
+        column("status"),
+        column("snapshot_json"),
+        column("priced_json"),
+        column("updated_at", UTCDateTime()),
+    )
+    turnover = table(
+        "order_turnover",
+        column("order_pk"),
+        column("account_id"),
+        column("document"),
+        column("occurred_at", UTCDateTime()),
+        column("amount_kopecks"),
+    )
+    connection.execute(delete(turnover))
+    count = 0
+    for row in connection.execute(core_select(orders).where(orders.c.status != "cancelled")):
+        count += 1
+        request = OrderRequest.model_validate_json(row.snapshot_json)
+        shares = shares_of(request, _PRICED.validate_json(row.priced_json))
+        if shares:
+            connection.execute(
+                insert(turnover),
+                [
+                    {
+                        "order_pk": row.id,
+                        "account_id": row.account_id,
+                        "document": share.document,
+                        "occurred_at": share.at or row.updated_at,
+                        "amount_kopecks": share.amount_kopecks,
+                    }
+                    for share in shares
+                ],
+            )
+    return count
 
 
 def downgrade() -> None:
