@@ -157,6 +157,7 @@ def test_nothing_is_lost_while_the_gateway_cannot_take_events(gateway: Gateway, 
     assert out["with_points"]["ok"] is False
     assert "сервис бонусов недоступен" in out["with_points"]["errors"][0]
     assert out["queue"] == {"pending": 2, "failed": 0}  # the order's snapshot and the new user
+    assert "Require all denied" in (queue / ".htaccess").read_text()  # they name customers: not served
     assert gateway.ledger_snapshot() == before and applied_order(gateway, order_id) is None
 
     # The agent, as Bitrix runs it, waits out the back-off (the first retry is a minute later)…

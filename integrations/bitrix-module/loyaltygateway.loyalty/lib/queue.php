@@ -133,5 +133,11 @@ final class Queue
         if (!is_dir($dir) && !@mkdir($dir, 0770, true) && !is_dir($dir)) {
             throw new \RuntimeException('cannot create the loyalty queue folder ' . $dir);
         }
+        // Queued events name customers (phones, e-mails): if the folder is under the web root,
+        // the web server must not serve it (Apache; for nginx see the module's README).
+        $guard = $this->dir . '/.htaccess';
+        if (!is_file($guard)) {
+            file_put_contents($guard, "Require all denied\n<IfModule !mod_authz_core.c>\nDeny from all\n</IfModule>\n");
+        }
     }
 }
