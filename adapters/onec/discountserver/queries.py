@@ -70,13 +70,20 @@ def _receipts(
     for txn_id, at, amount, quantity in session.exec(stmt).all():
         _, kopecks, units = totals.get(txn_id, (at, 0, Decimal(0)))
         totals[txn_id] = (at, kopecks + int(amount), units + Decimal(str(quantity)))
-    found = []
-    for txn_id, (at, kopecks, units) in totals.items():
-        refunded = session.exec(
-            select(func.coalesce(func.sum(Refund.amount_kopecks), 0)).where(col(Refund.receipt_txn_id) == txn_id)
-        ).one()
-        found.append((txn_id, at, kopecks - int(refunded or 0), int(units * 1000)))
-    return found
+    refunded: dict[str, int] = {}
+    if totals:
+        refunded = {
+            txn_id: int(amount or 0)
+            for txn_id, amount in session.exec(
+                select(Refund.receipt_txn_id, func.sum(Refund.amount_kopecks))
+                .where(col(Refund.receipt_txn_id).in_(list(totals)))
+                .group_by(col(Refund.receipt_txn_id))
+            ).all()
+        }
+    return [
+        (txn_id, at, kopecks - refunded.get(txn_id, 0), int(units * 1000))
+        for txn_id, (at, kopecks, units) in totals.items()
+    ]
 
 
 def accumulations(
