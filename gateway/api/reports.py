@@ -151,6 +151,9 @@ def build_router() -> APIRouter:
 WIDGETS = ("summary", "daily", "stores", "rfm", "churn", "tiers", "top_customers", "promotions", "pairs", "stuck")
 
 
+CHURN_LABELS = {"retained": "Остались", "churned": "Ушли", "won_back": "Вернулись", "new": "Новые"}
+
+
 def _charts(reports: dict[str, Report]) -> dict[str, str]:
     daily = reports["daily"]
     stores = reports["stores"]
@@ -181,7 +184,10 @@ def _charts(reports: dict[str, Report]) -> dict[str, str]:
                 if code != "none"
             ],
         ),
-        "churn": bars("chart-churn", list(zip(churn.column("title"), churn.column("customers"), strict=True))),
+        "churn": bars(
+            "chart-churn",
+            [(CHURN_LABELS[c], n) for c, n in zip(churn.column("status"), churn.column("customers"), strict=True)],
+        ),
         "tiers": bars("chart-tiers", list(zip(tiers.column("tier"), tiers.column("customers"), strict=True))),
     }
 

@@ -68,7 +68,9 @@ def bars(chart_id: str, items: Sequence[tuple[str, Number]], *, width: int = 640
     if not items or all(v == 0 for _, v in items):
         return _empty(width, 60, chart_id)
     height = row * len(items) + 8
-    label_width = min(240, max(60, max(len(label) for label, _ in items) * 7))
+    # ~8 px per character of a 12 px system font; longer labels are cut (the tooltip has them whole)
+    longest = min(36, max(len(label) for label, _ in items))
+    label_width = max(60, longest * 8 + 10)
     top = max(float(v) for _, v in items) or 1.0
     span = width - label_width - 90
     parts = [
@@ -81,7 +83,7 @@ def bars(chart_id: str, items: Sequence[tuple[str, Number]], *, width: int = 640
         color = PALETTE[index % len(PALETTE)]
         parts.append(
             f'<text x="{label_width - 6}" y="{y + row * 0.65:.1f}" text-anchor="end" font-size="12" '
-            f'fill="#333">{escape(label[:34])}</text>'
+            f'fill="#333">{escape(label if len(label) <= longest else label[: longest - 1] + "…")}</text>'
             f'<rect class="bar" x="{label_width}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{color}" '
             f"data-label={quoteattr(label)} data-value={quoteattr(str(value))}>"
             f"<title>{escape(label)}: {escape(_fmt(value))}</title></rect>"
