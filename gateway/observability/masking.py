@@ -12,12 +12,14 @@ import re
 from urllib.parse import unquote
 
 # Query keys (case-insensitive) whose values are personal data in 1C's loyalty calls and ours.
+_PARAM = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z_\-]{0,40})=([^&\s\"']*)")
 _PD_KEY = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])((?:[A-Za-z_]*(?:phone|email|e-mail|mail|surname|patronymic|birth|fio|address))"
-    r"|name|firstname|lastname|middlename|client|clientname|customername|fullname)=([^&\s\"']*)"
+    r"(?i)(?:phone|mail|surname|patronymic|birth|fio|address)"
+    r"|^(?:name|firstname|lastname|middlename|client|clientname|customername|fullname)$"
 )
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
 # Russian mobile numbers in the usual written forms: +7 912 555-44-33, 8(912)5554433, 79125554433.
+_MANY_DIGITS = re.compile(r"\d{3}")  # no phone without three digits in a row: skip the costly pass
 _PHONE = re.compile(r"(?<![\d])(?:\+7|7|8)?[\s\-(]{0,2}9\d{2}[\s\-)]{0,2}\d{3}[\s\-]?\d{2}[\s\-]?\d{2}(?![\d])")
 
 
@@ -37,6 +39,17 @@ def _mask_value(key: str, raw: str) -> str:
 
 def mask_text(text: str) -> str:
     """``text`` with every phone, e-mail and personal query value masked."""
-    text = _PD_KEY.sub(lambda m: f"{m.group(1)}={_mask_value(m.group(1), m.group(2))}", text)
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    return _PHONE.sub(lambda m: "+7***" + re.sub(r"\D", "", m.group(0))[-2:], text)
+    if "=" in text:
+        text = _PARAM.sub(_mask_param, text)
+    if "@" in text:
+        text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    if _MANY_DIGITS.search(text):
+        text = _PHONE.sub(lambda m: "+7***" + re.sub(r"\D", "", m.group(0))[-2:], text)
+    return text
+
+
+def _mask_param(match: re.Match[str]) -> str:
+    key, value = match.group(1), match.group(2)
+    if not _PD_KEY.search(key):
+        return match.group(0)
+    return f"{key}={_mask_value(key, value)}"
