@@ -14,7 +14,7 @@ worth — an identical resend changes nothing, a changed one posts only the diff
   document's own lots first (what the customer already spent is the shortfall); more spent →
   drawn from the account; less → given back to the lots it came from. ``КСписанию`` is 1C's own
   expiry schedule and is not booked: our lots expire by the program;
-* coupon states replace the state of each (discount, code).
+* coupon states replace the state of each (discount, code) (``coupons.py``).
 
 The program's limits apply to what the store calculated: a sale may not be paid by points beyond
 ``redemption.max_share_percent`` of its sales total, nor accrue more points than its total is
@@ -45,7 +45,7 @@ from contracts.errors import ErrorCode, LoyaltyError
 from gateway.ledger.accounts import add_entry, add_lot, available_points, lock_account
 from gateway.ledger.context import Ctx
 from gateway.ledger.movements import allocate, return_spent, reverse_earned
-from gateway.store.models_discountserver import DiscountServerCoupon, DiscountServerDocument, DiscountServerSale
+from gateway.store.models_discountserver import DiscountServerDocument, DiscountServerSale
 
 _DOCUMENT_TYPE_MAX = 64
 CtxFactory = Callable[[], AbstractContextManager[Ctx]]
@@ -86,7 +86,7 @@ def _points(value: Decimal, name: str) -> int:
     return int(value)
 
 
-def _document_row(ctx: Ctx, document: Document) -> DiscountServerDocument:
+def document_row(ctx: Ctx, document: Document) -> DiscountServerDocument:
     """The document's row, locked for this transaction (created on first sight)."""
     stmt = select(DiscountServerDocument).where(
         col(DiscountServerDocument.document_type) == document.type,
@@ -144,7 +144,7 @@ def sales_of(element: etree._Element, zone: tzinfo, now: datetime) -> list[SaleL
 def update_sales(ctx: Ctx, document: Document, lines: list[SaleLine]) -> bool:
     numbers = {ref: cards.resolve(ctx.session, ref).number for ref in {line.card_ref for line in lines}}
     digest = _digest([repr(line) for line in lines])
-    row = _document_row(ctx, document)
+    row = document_row(ctx, document)
     if row.sales_hash == digest:
         return True
     ctx.session.exec(delete(DiscountServerSale).where(col(DiscountServerSale.document_id) == row.id))
@@ -250,7 +250,7 @@ def _check_limits(ctx: Ctx, row: DiscountServerDocument, target: BonusTarget, av
 
 def update_bonuses(ctx: Ctx, document: Document, target: BonusTarget) -> bool:
     card = cards.resolve(ctx.session, target.card_ref) if target.card_ref is not None else None
-    row = _document_row(ctx, document)
+    row = document_row(ctx, document)
     if row.bonuses_hash == target.digest and row.status == "booked":
         return True
     # The id of this version's ledger rows (36 characters, as the ledger's refund ids).
@@ -339,64 +339,6 @@ def mark_refused(session: Session, client_id: str, document: Document, code: str
     row.status, row.error_code, row.error_message = "refused", code[:64], message[:1024]
     row.updated_at = now
     session.add(row)
-
-
-# -- coupons ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CouponState:
-    discount_ref: str
-    code: str
-    state: str
-    period: datetime | None
-    valid_until: datetime | None
-    store_ref: str | None
-
-
-STATES = ("Активна", "Применена", "")
-
-
-def coupons_of(element: etree._Element, zone: tzinfo) -> list[CouponState]:
-    states = []
-    for row in wire.rows(element, "ТаблицаКупонов"):
-        discount_ref, code = wire.guid(row, "ИдентификаторСкидки"), wire.text(row, "КодКупона")
-        state = wire.text(row, "Состояние")
-        if state not in STATES:
-            raise wire.Fault("validation_error", f"Состояние купона «{state[:32]}»: ожидается Активна или Применена")
-        if len(code) > 128:
-            raise wire.Fault("validation_error", "КодКупона длиннее 128 символов")
-        if discount_ref is None or not code:  # 1C's server skips such rows too
-            continue
-        states.append(
-            CouponState(
-                discount_ref,
-                code,
-                state,
-                wire.date(row, "Период", zone),
-                wire.date(row, "ПериодДействия", zone),
-                wire.guid(row, "ИдентификаторМагазина"),
-            )
-        )
-    return states
-
-
-def update_coupons(ctx: Ctx, document: Document, states: list[CouponState]) -> bool:
-    row = _document_row(ctx, document)
-    for state in states:
-        stmt = select(DiscountServerCoupon).where(
-            col(DiscountServerCoupon.discount_ref) == state.discount_ref, col(DiscountServerCoupon.code) == state.code
-        )
-        coupon = ctx.session.exec(stmt if ctx.db.is_sqlite else stmt.with_for_update()).first()
-        if coupon is None:
-            coupon = DiscountServerCoupon(discount_ref=state.discount_ref, code=state.code, state="", period=ctx.now)
-        coupon.state = state.state
-        coupon.period = state.period or ctx.now
-        coupon.valid_until = state.valid_until
-        coupon.store_ref = state.store_ref
-        coupon.document_id = row.id
-        ctx.session.add(coupon)
-    return True
 
 
 def run(ctx_factory: CtxFactory, action: Action) -> bool:

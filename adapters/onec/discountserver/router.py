@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from adapters.onec.discountserver import booking, queries, wire, wsdl
+from adapters.onec.discountserver import booking, coupons, queries, wire, wsdl
 from contracts.errors import LoyaltyError
 from gateway import xmlsafe
 from gateway.config import ClientConfig
@@ -125,8 +125,8 @@ class Handler:
             if name == "ОбновитьДанныеОБонусах":
                 target = booking.bonuses_of(element, zone)
                 return booking.run(self._writing, lambda ctx: booking.update_bonuses(ctx, document, target))
-            states = booking.coupons_of(element, zone)
-            return booking.run(self._writing, lambda ctx: booking.update_coupons(ctx, document, states))
+            states = coupons.coupons_of(element, zone)
+            return booking.run(self._writing, lambda ctx: coupons.update_coupons(ctx, document, states))
         except (wire.Fault, LoyaltyError) as exc:
             code = exc.code if isinstance(exc, wire.Fault) else exc.code.value
             message = f"{name}: {exc.message}"
