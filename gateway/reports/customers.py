@@ -120,9 +120,13 @@ def _rfm_window(program: Program, filters: Filters, start: Any, end: Any, name: 
         (and_(scored.c.r == 1, scored.c.fs == 1), "hibernating"),
         else_="attention",
     )
-    return select(
-        scored.c.customer_id, segment.label("segment"), scored.c.f, scored.c.m, scored.c.r, scored.c.fs, scored.c.ms
-    ).cte(name)
+    return (
+        select(
+            scored.c.customer_id, segment.label("segment"), scored.c.f, scored.c.m, scored.c.r, scored.c.fs, scored.c.ms
+        )
+        .cte(name)
+        .prefix_with("MATERIALIZED")
+    )  # scored once, not again for each side of the full join
 
 
 def rfm_moves(session: Session, program: Program, filters: Filters) -> list[tuple[str, str, int, int, int]]:

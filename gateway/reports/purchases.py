@@ -104,7 +104,6 @@ def period_receipts(
             receipts.c.total_kopecks.label("gross"),
             discount.label("discount"),
             returned.label("returned"),
-            (receipts.c.total_kopecks - discount - returned).label("paid"),
             receipts.c.points_spent,
             receipts.c.points_accrued,
             receipts.c.point_value_kopecks,
@@ -117,4 +116,7 @@ def period_receipts(
         .join(customers, customers.c.id == accounts.c.customer_id)
         .where(in_period(program, start, end))
     )
-    return narrowed(query, program, filters).cte(name)
+    # Materialized, so that each correlated sum runs once per receipt (inlined, SQLite evaluates it
+    # again wherever ``paid`` refers to it).
+    raw = narrowed(query, program, filters).cte(f"{name}_raw").prefix_with("MATERIALIZED")
+    return select(*raw.c, (raw.c.gross - raw.c.discount - raw.c.returned).label("paid")).cte(name)
