@@ -570,3 +570,25 @@ def test_a_return_of_goods_whose_points_were_spent_takes_what_is_left(store: Sto
         ).scalar_one()
     assert shortfall == 40
     gateway.assert_invariants()
+
+
+def test_the_catalogue_import_reads_1c_exports_and_rejects_what_is_not_a_card(gateway: Gateway, tmp_path: Path) -> None:
+    """A list form saved by 1C in windows-1251 with tabs; a row without a GUID is rejected, a GUID
+    moved to another number follows the catalogue."""
+    card_with_points(gateway.service, 150, CARD_NUMBER)
+    export = tmp_path / "cards.txt"
+    export.write_bytes(
+        (
+            "Наименование\tКод карты\tУникальный идентификатор\r\n"
+            f"Карта 1\t2900000000099\t{CARD_REF.upper()}\r\n"
+            "Карта 2\t2900000000100\tне GUID\r\n"
+        ).encode("cp1251")
+    )
+    url = ["--database-url", gateway.service.db.url]
+    result = CliRunner().invoke(cli, ["discountserver", "import-cards", str(export), *url])
+    assert result.exit_code == 1
+    assert "mapped 1 cards" in result.output and "line 3" in result.output
+    assert "2900000000099" in result.output  # not a card of the gateway yet
+    result = CliRunner().invoke(cli, ["discountserver", "import-cards", str(DATA / "cards.csv"), *url])
+    assert result.exit_code == 0 and "1 moved to another number" in result.output
+    assert Store(gateway).balance() == 150
