@@ -222,3 +222,36 @@ def test_the_fake_erp_filter_language() -> None:
     assert not ODataFilter("ЗаказКлиента eq cast(guid'x1', 'Document_Другой')").matches(row)
     with pytest.raises(ValueError):
         ODataFilter("Posted eq")
+    # 1C's guide §17.4.5.2 (hacker-cb/1c-odata docs/1c/): a composite field compared with a bare
+    # guid never matches — only cast names the type; lambdas reach a tabular part's lines
+    assert not ODataFilter("ЗаказКлиента eq guid'x1'").matches(row)
+    lines = {**row, "Товары": [{"ЗаказКлиента": "y2", "ЗаказКлиента_Type": "StandardODATA.Document_ЗаказКлиента"}]}
+    assert ODataFilter("Товары/any(d: d/ЗаказКлиента eq cast(guid'Y2', 'Document_ЗаказКлиента'))").matches(lines)
+    assert not ODataFilter("Товары/any(d: d/ЗаказКлиента eq cast(guid'x1', 'Document_ЗаказКлиента'))").matches(lines)
+
+
+def test_a_result_record_created_meanwhile_is_written_over_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1C never upserts on POST (code 15, «Сущность с таким ключом уже существует», guide
+    §17.4.10): when another replica creates the order's record between our PATCH (404) and our
+    POST, the POST is refused and the client PATCHes the record it now finds."""
+    erp = FakeErp()
+    order, _, _ = scenario(erp)
+    real = erp._write_result
+
+    def another_replica_first(method: str, target: str, body: dict[str, object]) -> object:
+        answer = real(method, target, body)
+        if method == "PATCH" and answer.status_code == 404:  # the other replica's POST lands now
+            real("POST", "InformationRegister_ЛояльностьЗаказов", {"Заказ_Key": order, "Версия": 1})
+        return answer
+
+    monkeypatch.setattr(erp, "_write_result", another_replica_first)
+    with erp.running() as url:
+        port = ODataTransport(erp_config(url), CountingGuard())
+        stamp = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+        result = ErpLoyaltyResult(order, 2000, "shipped", CARD, 40, 0, 57, 57, 0, 100, stamp, ())
+        port.push_results([result])
+        port.close()
+    methods = [call.method for call in erp.measure.calls]
+    assert methods == ["PATCH", "POST", "PATCH"]
+    assert erp.measure.count(400) == 1  # the refused POST
+    assert int(erp.results[order]["Версия"]) == 2000 and int(erp.results[order]["БаллыДоступны"]) == 57
