@@ -447,3 +447,31 @@ def test_reports_over_http_in_json_csv_and_xlsx(gateway: Gateway) -> None:
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
     missing = gateway.http.get("/api/v1/reports/nothing", headers=OPERATOR)
     assert missing.status_code == 404
+
+
+def test_campaign_codes_per_store_with_their_discount(database_url: str) -> None:
+    """A shared code of a promo campaign used in Moscow and in Petersburg: uses, revenue and the
+    code's own discount per store (in Petersburg after the paint discount: 10 % of 450.00)."""
+    from contracts.accounts import CampaignRequest
+
+    shop = Shop(database_url)
+    shop.service.campaign_create(
+        "operator",
+        uuid.uuid4().hex,
+        CampaignRequest(
+            name="Зима",
+            description="Зимняя скидка 10%",
+            discount_percent=Decimal(10),
+            uses_per_code=None,
+            code="WINTER",
+        ),
+    )
+    shop.register(CARD_A)
+    shop.buy(CARD_A, "S01", [line("1", "CEMENT", "1000.00")], promo="WINTER")
+    shop.buy(CARD_A, "S06", [line("1", "PN-RED", "500.00")], promo="WINTER")
+    shop.buy(CARD_A, "S06", [line("1", "PN-RED", "500.00")])  # no code: not a use
+    rows = rows_by(shop.report("campaigns", 0, 0), "store")
+    assert {s: (r["campaign"], r["zone"], r["uses"], r["revenue"], r["discount"]) for s, r in rows.items()} == {
+        "S01": ("Зима", "msk", 1, 90000, 10000),
+        "S06": ("Зима", "spb", 1, 40500, 4500),
+    }
