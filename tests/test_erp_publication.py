@@ -212,3 +212,18 @@ def test_only_the_fields_needed_are_read(service: LoyaltyService) -> None:
     selected = {field for q in reads for field in q.split("$select=", 1)[1].split("&", 1)[0].split(",")}
     assert {"Товары/КодСтроки", "Товары/ЗаказКлиента", "ДатаИзменения"} <= selected
     assert "СуммаДокумента" not in selected and "Товары/ПричинаОтмены_Key" not in selected
+
+
+def test_a_return_from_a_sale_by_several_orders_takes_back_once(service: LoyaltyService) -> None:
+    """One unit of goods both orders bought comes back from their common sale: it is taken back
+    from the sale line that shipped it (the first of those goods) — once, not from each order."""
+    erp = FakeErp()
+    _, card_ref = new_card(service, erp)
+    first = erp.create_order([Line(1, "goods-a", D(1), D(1000))], card_ref=card_ref)
+    second = erp.create_order([Line(2, "goods-a", D(2), D(1500))], card_ref=card_ref)
+    sale = erp.ship_orders([(first, 1, 1), (second, 2, 2)], at=at(60))
+    assert sync(service, erp).error is None
+    assert (result(service, first).points_available, result(service, second).points_available) == (50, 150)
+    erp.return_goods(sale, {1: 1}, at=at(120))
+    assert sync(service, erp).error is None
+    assert (result(service, first).points_available, result(service, second).points_available) == (0, 150)

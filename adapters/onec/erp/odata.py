@@ -29,7 +29,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -546,24 +546,20 @@ class ODataTransport:
         ]
         cards = self._card_numbers(card_refs)
         states = {order.ref: OrderState(order) for order in orders}
-        order_of_shipment: dict[str, set[str]] = {}
+        sold: dict[str, list[tuple[str | None, DocumentLine]]] = {}  # sale -> (its line's order, line)
         for shipment in shipments:
             by_order: dict[str, list[DocumentLine]] = {}
             for line in shipment.lines:
                 owner = line.order_ref or shipment.order_ref
+                sold.setdefault(shipment.ref, []).append((owner, line))
                 if owner in states:
                     by_order.setdefault(owner, []).append(line)
             for owner, lines in by_order.items():
-                order_of_shipment.setdefault(shipment.ref, set()).add(owner)
                 states[owner].shipments.append(_with_lines(shipment, lines))
-        for document in returns:
-            by_order = {}
-            for line in document.lines:
-                shipment_ref = line.shipment_ref or document.shipment_ref
-                for owner in order_of_shipment.get(shipment_ref or "", ()):
-                    by_order.setdefault(owner, []).append(line)
+        for document, by_order in _returned(returns, sold).items():
             for owner, lines in by_order.items():
-                states[owner].returns.append(_with_lines(document, lines))
+                if owner in states:
+                    states[owner].returns.append(_with_lines(document, lines))
         return [map_state(states[ref], self.config.mapping, cards) for ref in refs]
 
     def _card_numbers(self, refs: list[str]) -> dict[str, str]:
@@ -613,6 +609,36 @@ class ODataTransport:
                 )
             except EntityExists:  # created meanwhile (1C never upserts on POST): write over it
                 self._request("PATCH", self._url(key, [("$format", "json")]), what, "push", body=record)
+
+
+def _returned(
+    returns: list[Document], sold: dict[str, list[tuple[str | None, DocumentLine]]]
+) -> dict[Document, dict[str, list[DocumentLine]]]:
+    """Each return line onto the sale lines it takes back: the lines of the same goods of its
+    sale, in line order, each no more than it shipped less what earlier returns took. A return
+    line thus goes to the order (and the order line, by the sale line's code) that shipped the
+    goods — once, even when the sale shipped several orders with the same goods."""
+    left = {(ref, n): line.quantity for ref, lines in sold.items() for n, (_, line) in enumerate(lines)}
+    out: dict[Document, dict[str, list[DocumentLine]]] = {}
+    for document in sorted((d for d in returns if d.posted and not d.deleted), key=lambda d: (d.date, d.ref)):
+        by_order = out.setdefault(document, {})
+        for line in document.lines:
+            sale = line.shipment_ref or document.shipment_ref or ""
+            want = line.quantity
+            for n, (owner, sold_line) in enumerate(sold.get(sale, [])):
+                if want <= 0:
+                    break
+                same = sold_line.item_ref == line.item_ref and (
+                    line.characteristic_ref is None or sold_line.characteristic_ref in (None, line.characteristic_ref)
+                )
+                take = min(want, left[(sale, n)]) if same else Decimal(0)
+                if take <= 0:
+                    continue
+                left[(sale, n)] -= take
+                want -= take
+                if owner is not None:
+                    by_order.setdefault(owner, []).append(replace(line, quantity=take, line_id=sold_line.line_id))
+    return out
 
 
 def _with_lines(document: Document, lines: list[DocumentLine]) -> Document:
