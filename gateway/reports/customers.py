@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import String, and_, case, exists, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from gateway.core.program import Program
@@ -120,13 +120,9 @@ def _rfm_window(program: Program, filters: Filters, start: Any, end: Any, name: 
         (and_(scored.c.r == 1, scored.c.fs == 1), "hibernating"),
         else_="attention",
     )
-    return (
-        select(
-            scored.c.customer_id, segment.label("segment"), scored.c.f, scored.c.m, scored.c.r, scored.c.fs, scored.c.ms
-        )
-        .cte(name)
-        .prefix_with("MATERIALIZED")
-    )  # scored once, not again for each side of the full join
+    return select(
+        scored.c.customer_id, segment.label("segment"), scored.c.f, scored.c.m, scored.c.r, scored.c.fs, scored.c.ms
+    ).cte(name)
 
 
 def rfm_moves(session: Session, program: Program, filters: Filters) -> list[tuple[str, str, int, int, int]]:
@@ -135,17 +131,30 @@ def rfm_moves(session: Session, program: Program, filters: Filters) -> list[tupl
     length = filters.end - filters.start
     before = _rfm_window(program, filters, filters.start - length, filters.start, "before")
     after = _rfm_window(program, filters, filters.start, filters.end, "after")
-    full = (
+    # Both windows stacked and grouped by customer (a sort), not joined: a full join of two
+    # derived tables has no index to use and SQLite would compare every pair.
+    nothing = literal(None, String)
+    stacked = union_all(
         select(
-            func.coalesce(before.c.segment, literal("none")).label("was"),
-            func.coalesce(after.c.segment, literal("none")).label("now"),
-            func.coalesce(after.c.f, 0).label("f"),
-            func.coalesce(after.c.m, 0).label("m"),
+            before.c.customer_id,
+            before.c.segment.label("was"),
+            nothing.label("now"),
+            literal(0).label("f"),
+            literal(0).label("m"),
+        ),
+        select(after.c.customer_id, nothing, after.c.segment, after.c.f, after.c.m),
+    ).subquery("stacked")
+    per = (
+        select(
+            func.coalesce(func.max(stacked.c.was), literal("none")).label("was"),
+            func.coalesce(func.max(stacked.c.now), literal("none")).label("now"),
+            func.sum(stacked.c.f).label("f"),
+            func.sum(stacked.c.m).label("m"),
         )
-        .select_from(before)
-        .outerjoin(after, after.c.customer_id == before.c.customer_id, full=True)
+        .group_by(stacked.c.customer_id)
         .subquery("moves")
     )
+    full = per
     query = select(full.c.was, full.c.now, func.count(), func.sum(full.c.f), func.sum(full.c.m)).group_by(
         full.c.was, full.c.now
     )
