@@ -3,6 +3,7 @@ running gateway on loopback built from the demo configuration."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,12 @@ from gateway.ledger.service import LoyaltyService
 from gateway.outbound.relay import Relay
 from gateway.store import migrate
 from tests.support import BACKEND, CI, POSTGRES_ADMIN_URL, FakeClock, PostgresFactory, client, live_server
+
+
+# CLI output is a rich table or wrapped text as wide as the terminal; test processes (xdist
+# workers especially) have none, so give every run the same generous width and tests read whole
+# lines whatever the temporary path's length.
+os.environ["COLUMNS"] = "200"
 
 
 def pytest_report_header() -> str:
