@@ -18,7 +18,6 @@ from gateway.outbound.relay import Relay
 from gateway.store import migrate
 from tests.support import BACKEND, CI, POSTGRES_ADMIN_URL, FakeClock, PostgresFactory, client, live_server
 
-
 # CLI output is a rich table or wrapped text as wide as the terminal; test processes (xdist
 # workers especially) have none, so give every run the same generous width and tests read whole
 # lines whatever the temporary path's length.
