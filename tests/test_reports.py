@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -132,7 +133,7 @@ CARD_A, CARD_B, CARD_C = "2911000000001", "2911000000002", "2911000000003"
 
 
 @pytest.fixture
-def story(database_url: str) -> Shop:
+def story(database_url: str) -> Iterator[Shop]:
     """Two customers over three days, then an expiry and a return of A a month later:
 
     day 0  A (retail) and B (partner) register (100 welcome points each, 30 days).
@@ -162,7 +163,8 @@ def story(database_url: str) -> Shop:
     shop.buy(CARD_A, "S02", [line("1", "CEMENT", "100.00")])
     shop.register(CARD_C)
     shop.buy(CARD_C, "S01", [line("1", "CEMENT", "200.00")])
-    return shop
+    yield shop
+    shop.db.dispose()
 
 
 def test_summary_of_the_first_three_days_matches_the_hand_computed_numbers(story: Shop) -> None:
@@ -471,6 +473,7 @@ def test_campaign_codes_per_store_with_their_discount(database_url: str) -> None
     shop.buy(CARD_A, "S06", [line("1", "PN-RED", "500.00")], promo="WINTER")
     shop.buy(CARD_A, "S06", [line("1", "PN-RED", "500.00")])  # no code: not a use
     rows = rows_by(shop.report("campaigns", 0, 0), "store")
+    shop.db.dispose()
     assert {s: (r["campaign"], r["zone"], r["uses"], r["revenue"], r["discount"]) for s, r in rows.items()} == {
         "S01": ("Зима", "msk", 1, 90000, 10000),
         "S06": ("Зима", "spb", 1, 40500, 4500),
