@@ -21,6 +21,8 @@ from gateway.api.app import create_app
 from gateway.config import DEMO_CONFIG, Settings, load_config
 from tests.support import OPERATOR, TILL, FakeClock, live_server
 
+pytestmark = pytest.mark.soak  # fuzzing: left out of the quick run, run by CI on both databases (.ci/run)
+
 EXAMPLES = 4
 # Requests valid by the schema that the business rules refuse (a refund giving both lines and an
 # amount, an unknown card, a quantity of 0.0001) are answered 422/409/404 in the documented error
