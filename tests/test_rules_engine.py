@@ -7,7 +7,7 @@ Pure: no database, no server. Point value 1 rouble unless a test says otherwise.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -608,7 +608,9 @@ def test_no_rules_make_a_negative_price_or_a_discount_above_the_line_or_points_a
             line_id=str(i),
             item=item,
             quantity=Decimal(qty),
-            price=Decimal(amount) / 100,
+            # the unit price a till shows for this line total (rounded up to kopecks: a line's
+            # amount is never above price x quantity)
+            price=(Decimal(amount) / 100 / Decimal(qty)).quantize(Decimal("0.01"), rounding=ROUND_CEILING),
             amount=Decimal(amount) / 100,
         )
         for i, (item, amount, qty) in enumerate(cart)
