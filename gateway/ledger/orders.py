@@ -215,6 +215,7 @@ def _price(ctx: Ctx, order: Order, request: OrderRequest, account_id: str) -> tu
         )
     if promo is not None and already is None:
         promos.record_use(ctx, promo, order.id, account_id)
+    program_status.settle_priced_tier(ctx, account_id, priced.tier, order.id)
     priced_lines = [
         PricedOrderLine(
             line_id=line.line_id,

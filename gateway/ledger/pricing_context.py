@@ -138,7 +138,7 @@ def pricing_context(
     moment = at or ctx.now
     on = local_day(ctx.program, moment)
     if account_id is None:
-        return PricingContext(on=on, store=store)
+        return PricingContext(on=on, store=store, anonymous=True)
     account = ctx.session.get(Account, account_id)
     customer = ctx.session.get(Customer, account.customer_id) if account is not None else None
     if customer is None:

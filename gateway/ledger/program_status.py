@@ -138,6 +138,20 @@ def recalculate_tier(
     return int(set_tier(ctx, customer, tier, day, reason, turnover_kopecks=turnover, transaction_id=transaction_id))
 
 
+def settle_priced_tier(ctx: Ctx, account_id: str, tier: str | None, transaction_id: str) -> None:
+    """A customer with no tier yet takes the tier their booked purchase was priced and explained
+    at (the lowest level, by the window's turnover): otherwise ``tier`` read ``null`` while the
+    explanation already named the level. Only fills an empty tier; changes go through
+    ``recalculate_tier``."""
+    if tier is None or ctx.program.tiers is None:
+        return
+    account = ctx.session.get(Account, account_id)
+    customer = ctx.session.get(Customer, account.customer_id) if account is not None else None
+    if customer is None or customer.tier is not None:
+        return
+    set_tier(ctx, customer, tier, local_day(ctx.program, ctx.now), "purchase", transaction_id=transaction_id)
+
+
 def after_order(ctx: Ctx, account_id: str, transaction_id: str) -> None:
     """What an applied order change does to its customer's standing: goods it shipped may take
     their turnover into a higher tier at once, as a till purchase does when the program says
@@ -198,7 +212,9 @@ def on_registration(ctx: Ctx, customer: Customer, req: RegisterCustomerRequest) 
 def after_purchase(ctx: Ctx, priced: PricedCart, account_id: str, transaction_id: str) -> None:
     """What a booked receipt changes beyond its own points: the tier it crossed into and the
     intermediary's referral points — in the receipt's transaction."""
-    if priced.tier_upgrade is not None:
+    if priced.tier_upgrade is None:
+        settle_priced_tier(ctx, account_id, priced.tier, transaction_id)
+    else:
         account = ctx.session.get(Account, account_id)
         customer = ctx.session.get(Customer, account.customer_id) if account is not None else None
         if customer is not None:

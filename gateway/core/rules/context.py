@@ -39,6 +39,9 @@ class PricingContext:
     turnover_kopecks: int = 0
     previous_turnover_kopecks: int = 0
     referrer: Referrer | None = None
+    # No card at all (a till's calculation before the card is shown): nobody earns points and
+    # nobody has a tier, so the explanation must not list cashback the receipt does not give.
+    anonymous: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ class Standing:
     tier: TierLevel | None
     qualifying_kopecks: int  # turnover that decides the tier
     receipt: ReceiptFacts
+    anonymous: bool = False  # no card: no tier, no accrual
 
 
 def standing(program: Program, context: PricingContext) -> Standing:
@@ -41,7 +42,7 @@ def standing(program: Program, context: PricingContext) -> Standing:
     window = program.turnover_window
     qualifying = window.qualifying(context.turnover_kopecks, context.previous_turnover_kopecks)
     tiers = program.tiers
-    if tiers is not None and tiers.applies_to(segment):
+    if tiers is not None and tiers.applies_to(segment) and not context.anonymous:
         tier = tiers.level(context.tier) or tiers.level_for(qualifying)
     receipt = ReceiptFacts(
         on=context.on,
@@ -53,7 +54,7 @@ def standing(program: Program, context: PricingContext) -> Standing:
         first_purchase=context.first_purchase,
         birth_date=context.birth_date,
     )
-    return Standing(segment, zone, tier, qualifying, receipt)
+    return Standing(segment, zone, tier, qualifying, receipt, context.anonymous)
 
 
 def crossed_tier(program: Program, current: Standing, context: PricingContext, purchase: int) -> TierLevel | None:
@@ -158,6 +159,8 @@ class LineRate:
 
 def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate:
     """``R × F + A`` (see ``rules/accrual.py``), split into the parts that explain it."""
+    if current.anonymous:
+        return LineRate((), False)  # no card, no account: nothing is earned, nothing to explain
     rules = [rule for rule in program.accrual.rules if rule.when.matches(current.receipt, facts)]
     price_type = program.catalogue.price_type(facts.price_type)
     replacing = [rule for rule in rules if rule.combine == "replace"]
