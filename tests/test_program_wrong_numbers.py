@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from contracts.operations import CalculateRequest, CartLine, CommitRequest, RegisterCustomerRequest
 from contracts.orders import OrderQuantity, OrderRequest, OrderShipment
-from gateway.config import GatewayConfig, Settings, load_config
+from gateway.cli import app as cli
+from gateway.config import GatewayConfig, Settings, load_config, parse_config
+from gateway.core.rules.validation import program_warnings
 from gateway.ledger.service import LoyaltyService
 from gateway.store.models import Customer
 from gateway.wiring import build_service
@@ -131,3 +134,61 @@ def test_anonymous_calculation_explains_no_cashback_it_does_not_give(service: Lo
     assert not any(step.rule.startswith(("tier", "accrual")) for step in anonymous.explanation), anonymous.explanation
     assert all(line.points_accrued == 0 for line in anonymous.lines)
     assert anonymous.amount_payable == with_card.amount_payable  # the price itself is the same
+
+
+# -- 3. check-config warns about a limit that can never apply --------------------------------------
+
+
+def test_check_config_warns_about_a_tier_limit_the_program_limit_always_beats(tmp_path: Path) -> None:
+    """Платиновый allows 50 % payable by points, the program 30 %: the strictest limit wins, so
+    the tier's limit never applies — a warning at its line, and the file is still valid."""
+    text = BUILDING.read_text("utf-8")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["check-config", str(BUILDING)])
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "code: platinum" in row)
+    assert f"warning: {BUILDING}:{line}: program.tiers.levels.3.max_share_percent: tier 'platinum'" in printed
+    assert "redemption.max_share_percent (30%) is stricter" in printed
+    assert printed.count("warning:") == 1
+
+    # the tier's limit below the program's applies: no warning; with the program at 15 % it never does
+    changed = text.replace("cashback_percent: 20, max_share_percent: 50", "cashback_percent: 20, max_share_percent: 20")
+    assert changed != text
+    lowered = tmp_path / "lowered.yaml"
+    lowered.write_text(changed, "utf-8")
+    result = runner.invoke(cli, ["check-config", str(lowered)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+
+    segment = tmp_path / "segment.yaml"
+    segment.write_text(
+        changed.replace("max_share_percent: 30 ", "max_share_percent: 15 ", 1).replace(
+            "at most 30 %", "at most 15 %", 1
+        ),
+        "utf-8",
+    )
+    result = runner.invoke(cli, ["check-config", str(segment)])
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert "program.tiers.levels.3.max_share_percent: tier 'platinum' allows 20%" in printed, printed
+
+
+def test_a_tier_limit_every_tiered_segment_beats_is_a_warning_too() -> None:
+    text = BUILDING.read_text("utf-8")
+    changed = (
+        text.replace("cashback_percent: 20, max_share_percent: 50", "cashback_percent: 20, max_share_percent: 25")
+        .replace("name: Розница, default: true}", "name: Розница, default: true, max_share_percent: 20}")
+        .replace("becomes: retail, after_months: 12}", "becomes: retail, after_months: 12, max_share_percent: 10}")
+    )
+    program = parse_config(changed, "changed.yaml").program
+    assert program_warnings(program) == [
+        (
+            ("tiers", "levels", 3, "max_share_percent"),
+            "tier 'platinum' allows 25% payable by points, but every segment with tiers (retail, new_home) "
+            "is stricter and always wins: this limit never applies",
+        )
+    ]
+    # one tiered segment without a stricter limit: the tier's limit applies there
+    program = parse_config(changed.replace(", max_share_percent: 10}", "}"), "changed.yaml").program
+    assert program_warnings(program) == []

@@ -120,9 +120,13 @@ def check_config(path: Annotated[Path, typer.Argument(help="Configuration file t
     except ConfigError as exc:
         console.print(f"[red]invalid[/red]\n{exc}")
         raise typer.Exit(1) from exc
-    from gateway.cli.program import program_summary
+    from rich.markup import escape
+
+    from gateway.cli.program import config_warnings, program_summary
 
     console.print(f"[green]ok[/green]: {path}")
+    for warning in config_warnings(path, cfg):  # valid, but a setting that can never take effect
+        console.print(f"[yellow]warning[/yellow]: {escape(warning)}", highlight=False)
     console.print(program_summary(cfg))
 
 

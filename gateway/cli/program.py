@@ -22,6 +22,7 @@ from gateway.cli.common import console
 from gateway.config import ConfigError, GatewayConfig, _line_index, load_config
 from gateway.core.program import Program
 from gateway.core.rules.base import kopecks_text, roubles_to_kopecks
+from gateway.core.rules.validation import program_warnings
 from gateway.core.simulation import simulate as simulate_cart
 
 WIDTH = 160
@@ -150,6 +151,27 @@ def simulate(
 
 
 # -- the summary check-config prints ----------------------------------------------------------
+
+
+def config_warnings(path: Path, config: GatewayConfig) -> list[str]:
+    """What ``check-config`` warns about (the file is valid): settings that can never take
+    effect, each as ``file:line: key: message`` — the shape of its errors."""
+    found = program_warnings(config.program)
+    if not found:
+        return []
+    lines: dict[tuple[Any, ...], int] = {}
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):  # it was just loaded; a race with an editor loses only lines
+        node = None
+    if node is not None:
+        lines = _line_index(node)
+    warnings = []
+    for loc, message in found:
+        full = ("program", *loc)
+        line = next((lines[full[:n]] for n in range(len(full), 0, -1) if full[:n] in lines), None)
+        warnings.append(f"{path}:{line or '?'}: {'.'.join(str(p) for p in full)}: {message}")
+    return warnings
 
 
 def program_summary(config: GatewayConfig) -> RenderableType:

@@ -340,3 +340,63 @@ def _bonuses(program: Program, problems: Problems) -> None:
         _when(program, problems, ("bonuses", "referral", i, "when"), rule.when)
     entries = [(("bonuses", "referral", i, "priority"), r.id, r.priority) for i, r in enumerate(bonuses.referral)]
     _distinct_priorities(problems, entries, "referral rules")
+
+
+# -- warnings: settings that are valid but can never take effect ------------------------------
+
+
+def program_warnings(program: Program) -> list[tuple[Loc, str]]:
+    """Limits that can never apply, each at its key (a warning: the program still works).
+
+    The share of a line payable by points is the *strictest* of every limit that applies to it
+    (``rules/evaluate.py`` ``line_share``), so a higher limit below a stricter one does nothing —
+    a tier's 50 % under the program's 30 % silently pays 30 %."""
+    found: list[tuple[Loc, str]] = []
+    ceiling = program.redemption.max_share_percent
+
+    def above_program(loc: Loc, what: str, percent: Any) -> None:
+        if percent is not None and percent > ceiling:
+            found.append(
+                (
+                    loc,
+                    f"{what} allows {percent}% payable by points, but the program's "
+                    f"redemption.max_share_percent ({ceiling}%) is stricter and always wins: "
+                    f"this limit never applies",
+                )
+            )
+
+    cat = program.catalogue
+    for i, price_type in enumerate(cat.price_types):
+        above_program(
+            ("catalogue", "price_types", i, "max_share_percent"),
+            f"price type {price_type.code!r}",
+            price_type.max_share_percent,
+        )
+    for i, kind in enumerate(cat.kinds):
+        above_program(("catalogue", "kinds", i, "max_share_percent"), f"kind {kind.code!r}", kind.max_share_percent)
+    for i, segment in enumerate(program.segments):
+        above_program(("segments", i, "max_share_percent"), f"segment {segment.code!r}", segment.max_share_percent)
+    tiers = program.tiers
+    if tiers is None:
+        return found
+    for i, level in enumerate(tiers.levels):
+        loc: Loc = ("tiers", "levels", i, "max_share_percent")
+        percent = level.max_share_percent
+        if percent is None:
+            continue
+        if percent > ceiling:
+            above_program(loc, f"tier {level.code!r}", percent)
+            continue
+        # Every segment that has tiers caps the share lower: the tier's limit is never the strictest.
+        caps = [program.segment(code) for code in tiers.segments]
+        limits = [s.max_share_percent for s in caps if s is not None]
+        stricter = all(limit is not None and limit < percent for limit in limits)
+        if tiers.segments and len(limits) == len(tiers.segments) and stricter:
+            found.append(
+                (
+                    loc,
+                    f"tier {level.code!r} allows {percent}% payable by points, but every segment with "
+                    f"tiers ({', '.join(tiers.segments)}) is stricter and always wins: this limit never applies",
+                )
+            )
+    return found
