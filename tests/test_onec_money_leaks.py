@@ -153,7 +153,6 @@ HUGE = "1E+999999"
             "calculatediscounts",
             "GET",
             "",
-            # the smallest lines 1C writes, so that the cart stays under the 1 MiB body limit
             json.dumps(
                 {
                     "Goods": [
@@ -171,6 +170,8 @@ HUGE = "1E+999999"
             "",
             b'{"Goods":[{"LineUID":"1","Item":{"Ref":"x"},"Count":"1' + b"0" * 5000 + b'","Price":1}]}',
         ),
+        # above the adapter's 4 MiB: refused in the till's shape, not by the generic 413
+        ("calculatediscounts", "GET", "", b'{"Goods":[' + b" " * (5 * 1024 * 1024) + b"]}"),
     ],
     ids=[
         "BonusesCount=1E+999999",
@@ -183,6 +184,7 @@ HUGE = "1E+999999"
         "infinite price",
         "Infinity price",
         "5000-digit count",
+        "5 MiB body",
     ],
 )
 def test_bounds_before_arithmetic(till: Gateway, method: str, http: str, q: str, body: bytes | None) -> None:

@@ -29,8 +29,11 @@ KIB = 1024
 MIB = 1024 * KIB
 DEFAULT_BODY_LIMIT = 1 * MIB
 # Paths whose adapter bounds its own body in its protocol's terms (CommerceML answers
-# ``failure`` past ``file_limit``; SOAP answers a Fault past xmlsafe.MAX_BYTES).
+# ``failure`` past ``file_limit``; SOAP answers a Fault past xmlsafe.MAX_BYTES). 1C publishes
+# its services under any infobase name: ``/<infobase>/hs/loyaltyservice/…`` (the till shows our
+# error text) and ``/<infobase>/ws/DiscountService.1cws`` (a SOAP fault the store logs).
 SELF_LIMITED = ("/bitrix/admin/1c_exchange.php", "/soap/loyalty")
+SELF_LIMITED_PARTS = ("/hs/loyaltyservice", "/ws/discountservice.1cws")
 BODY_LIMITS: dict[str, int] = {
     # A cart of 1000 lines with long names is ~0.5 MiB; nothing in the JSON API needs more.
     "/api/v1/": DEFAULT_BODY_LIMIT,
@@ -43,7 +46,7 @@ PUBLIC_API_PATHS = frozenset({"/api/v1/errors"})
 
 def body_limit(path: str) -> int | None:
     """The largest body ``path`` accepts, or None when its adapter bounds it itself."""
-    if path.startswith(SELF_LIMITED):
+    if path.startswith(SELF_LIMITED) or any(part in path.lower() for part in SELF_LIMITED_PARTS):
         return None
     for prefix, limit in BODY_LIMITS.items():
         if path.startswith(prefix):

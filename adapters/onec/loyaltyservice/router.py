@@ -51,6 +51,7 @@ from adapters.onec.loyaltyservice.translate import (
     parse_cart,
 )
 from adapters.onec.loyaltyservice.wire import (
+    MAX_BODY_BYTES,
     WireError,
     as_bool,
     as_decimal,
@@ -774,7 +775,7 @@ async def handle(request: Request, method: str) -> Response:
     params: dict[str, str] = {}
     try:
         params = parse_query(request.scope.get("query_string", b""))
-        body = await request.body()
+        body = await _bounded_body(request)
         call = Call(service=service, cfg=cfg, client=client, params=params, body=body, now=service.clock())
         # The service is synchronous (database I/O): run it off the event loop.
         result = await run_in_threadpool(handler, call)
@@ -795,6 +796,27 @@ async def handle(request: Request, method: str) -> Response:
     if kind == "text":
         return _text(str(result))
     return _json(result)
+
+
+DRAIN_BYTES = 16 * 1024 * 1024  # of an oversized body read and thrown away, so the till reads our reply
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, kept no further than ``MAX_BODY_BYTES``: a larger one is the till's error text,
+    not a connection error (the gateway's generic body limit leaves 1C's paths to this). The
+    rest of an oversized body is read and discarded up to ``DRAIN_BYTES`` (memory stays bounded)
+    so that the till, still sending, is not cut off before it reads the reply."""
+    body = bytearray()
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received <= MAX_BODY_BYTES:
+            body += chunk
+        elif received > DRAIN_BYTES:
+            break
+    if received > MAX_BODY_BYTES:
+        raise WireError(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    return bytes(body)
 
 
 def build_router() -> APIRouter:
