@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "info"
+    log_format: Literal["plain", "json"] = Field(default="plain", description="Log lines: plain text or JSON lines")
     workers: bool = Field(default=True, description="Run the hold sweeper inside `serve`")
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)

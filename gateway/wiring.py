@@ -3,10 +3,12 @@ providers and their cascade, the relay."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from adapters.bitrix import wiring as bitrix_wiring
+from adapters.bitrix.maintenance import failed_exchange_files
 from adapters.onec.erp import wiring as erp_wiring
 from adapters.sms.console import ConsoleProvider
 from adapters.sms.smsaero import SmsAero
@@ -42,6 +44,12 @@ def build_erp(service: LoyaltyService, config: GatewayConfig) -> erp_wiring.ErpR
     """The ERP integration's parts (one throttle and connection pool), or None without ``erp:``;
     build it once and pass it to ``build_relay`` and ``build_jobs`` so that both share it."""
     return erp_wiring.build_runtime(service, config.erp) if config.erp is not None else None
+
+
+def operator_notices(service: LoyaltyService) -> Callable[[], list[str]]:
+    """What integrations ask an operator to look at, one line each, for the operator page
+    (today: 1C exchange files that could not be applied, with the reason)."""
+    return lambda: failed_exchange_files(service.db)
 
 
 def build_service(settings: Settings, config: GatewayConfig, clock: Clock = utc_now) -> LoyaltyService:

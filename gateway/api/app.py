@@ -33,7 +33,7 @@ from gateway.notify.verification import PhoneVerification
 from gateway.observability import RequestContextMiddleware, metrics
 from gateway.seed import seed_demo
 from gateway.store import migrate
-from gateway.wiring import build_jobs, build_relay, build_service
+from gateway.wiring import build_jobs, build_relay, build_service, operator_notices
 from gateway.workers.runner import WorkerRunner
 
 log = logging.getLogger("gateway.api")
@@ -50,9 +50,9 @@ def _error(
     if details:
         body["details"] = details
     headers = {"WWW-Authenticate": 'Basic realm="loyalty-gateway", charset="UTF-8"'} if status == 401 else {}
+    headers.update(extra_headers or {})
     if isinstance(details, dict) and "retry_after" in details:
         headers["Retry-After"] = str(details["retry_after"])
-    headers.update(extra_headers or {})
     return JSONResponse({"error": body}, status_code=status, headers=headers or None)
 
 
@@ -152,6 +152,7 @@ def create_app(
     app.state.config = config
     app.state.service = service
     app.state.relay = relay
+    app.state.operator_notices = operator_notices(service)
     app.state.verification = PhoneVerification(service, config.notifications)
     app.state.authenticator = Authenticator(tuple(config.clients))
     install_error_handlers(app)

@@ -76,13 +76,11 @@ def build_router() -> APIRouter:
         report = service.check()
         with service.db.read() as session:
             recent = journal.query(session, limit=30)
-        from adapters.bitrix.maintenance import failed_exchange_files
-
         page = TEMPLATES.TemplateResponse(
             request,
             "operator.html",
             {
-                "cml_failed": failed_exchange_files(service.db),
+                "cml_failed": request.app.state.operator_notices(),
                 "items": items,
                 "tokens": {item.id: _csrf(request, operator, item.id) for item in items},
                 "report": report,
