@@ -17,15 +17,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from contracts.operations import CalculateRequest, CartLine, CommitRequest, RegisterCustomerRequest
+from contracts.errors import ErrorCode, LoyaltyError
+from contracts.operations import BalanceRequest, CalculateRequest, CartLine, CommitRequest, RegisterCustomerRequest
 from contracts.orders import OrderQuantity, OrderRequest, OrderShipment
 from gateway.cli import app as cli
 from gateway.config import GatewayConfig, Settings, load_config, parse_config
 from gateway.core.rules.validation import program_warnings
+from gateway.ledger.phones import card_for_phone
 from gateway.ledger.service import LoyaltyService
 from gateway.store.models import Customer
 from gateway.wiring import build_service
-from tests.support import FakeClock
+from tests.conftest import json_of
+from tests.support import TILL, FakeClock, key
 
 BUILDING = Path(__file__).resolve().parent.parent / "gateway" / "demo" / "programs" / "building-materials.yaml"
 
@@ -192,3 +195,50 @@ def test_a_tier_limit_every_tiered_segment_beats_is_a_warning_too() -> None:
     # one tiered segment without a stricter limit: the tier's limit applies there
     program = parse_config(changed.replace(", max_share_percent: 10}", "}"), "changed.yaml").program
     assert program_warnings(program) == []
+
+
+# -- 4. the phone is the card, in any common notation ----------------------------------------------
+
+
+def test_a_phone_typed_as_the_card_number_finds_the_customers_card(service: LoyaltyService) -> None:
+    """The apparel chain's tills and site send the customer's phone where the card number goes,
+    as the customer says it: ``8 999…``, ``7999…``, ``999…`` (and ``+7 (999) …`` where a field
+    takes it)."""
+    register(service, "2700000000511")  # phone +79990000511
+    for typed in ("89990000511", "79990000511", "9990000511"):
+        found = service.balance("tills", BalanceRequest(card_number=typed))
+        assert found.card_number == "2700000000511", typed
+    with service.db.read() as session:
+        for typed in ("+7 (999) 000-05-11", "+79990000511", "8-999-000-05-11"):
+            card = card_for_phone(session, typed)
+            assert card is not None and card.number == "2700000000511", typed
+        assert card_for_phone(session, "2700000000599") is None  # an unknown card is not a phone
+        assert card_for_phone(session, "+7 999 000-05-12") is None  # nobody has this phone
+
+    # a purchase by phone is booked on the card, once
+    before = service.balance("tills", BalanceRequest(card_number="2700000000511")).balance
+    request = CommitRequest(receipt_id="R-PHONE-1", card_number="89990000511", store="S01", lines=tiles(2_000))
+    first = service.commit("tills", "k-phone-1", request)
+    again = service.commit("tills", "k-phone-2", request)
+    assert first.card_number == again.card_number == "2700000000511"
+    assert first.transaction_id == again.transaction_id and first.points_accrued > 0
+    assert (
+        service.balance("tills", BalanceRequest(card_number="2700000000511")).balance == before + first.points_accrued
+    )
+
+    with pytest.raises(LoyaltyError) as missing:
+        service.balance("tills", BalanceRequest(card_number="89990000519"))
+    assert missing.value.code == ErrorCode.CARD_NOT_FOUND
+
+
+def test_a_phone_card_number_over_the_json_api(start_gateway: Any, clock: FakeClock) -> None:
+    gw = start_gateway(config=load_config(BUILDING))
+    response = gw.http.post(
+        "/api/v1/customers",
+        json={"card_number": "2700000000512", "phone": "+79990000512"},
+        headers={**TILL, **key()},
+    )
+    assert response.status_code == 200, response.text
+    response = gw.http.get("/api/v1/cards/89990000512/balance", headers=TILL)
+    assert response.status_code == 200, response.text
+    assert json_of(response)["card_number"] == "2700000000512"

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import BalanceResult, ExpiringPoints
 from gateway.ledger.context import Ctx
+from gateway.ledger.phones import card_for_phone
 from gateway.store.models import Account, Allocation, Card, Customer, LedgerEntry, Lot
 
 CardStatus = Literal["active", "blocked", "replaced"]
@@ -22,7 +23,8 @@ PENDING_UNTIL_SHIPPED = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def find_card(ctx: Ctx, number: str) -> Card:
-    card = ctx.session.get(Card, number)
+    """The card by its number — or, the phone being the card, by a phone typed in its place."""
+    card = ctx.session.get(Card, number) or card_for_phone(ctx.session, number)
     if card is None:
         raise LoyaltyError(ErrorCode.CARD_NOT_FOUND, card_number=number)
     return card
@@ -208,6 +210,8 @@ def find_card_with_owner(ctx: Ctx, number: str) -> Card:
     """``find_card`` that also loads the card's account and its owner in the same statement, for
     paths that read them (pricing, rights): later lookups of both are served from the session."""
     row = ctx.session.execute(_CARD_WITH_OWNER, {"number": number}).first()
+    if row is None and (by_phone := card_for_phone(ctx.session, number)) is not None:
+        row = ctx.session.execute(_CARD_WITH_OWNER, {"number": by_phone.number}).first()
     if row is None:
         raise LoyaltyError(ErrorCode.CARD_NOT_FOUND, card_number=number)
     card: Card = row[0]
