@@ -33,7 +33,7 @@ from gateway.notify.verification import PhoneVerification
 from gateway.observability import RequestContextMiddleware, metrics
 from gateway.seed import seed_demo
 from gateway.store import migrate
-from gateway.wiring import build_jobs, build_relay, build_service, operator_notices
+from gateway.wiring import build_erp, build_jobs, build_relay, build_service, operator_notices
 from gateway.workers.runner import WorkerRunner
 
 log = logging.getLogger("gateway.api")
@@ -116,9 +116,10 @@ def create_app(
     config = config or load_config(settings.config)
     service = build_service(settings, config, clock)
     db = service.db
-    relay = build_relay(service, config, providers)
+    erp = build_erp(service, config)  # one ERP throttle and connection pool for the relay and the sync
+    relay = build_relay(service, config, providers, erp)
     workers = WorkerRunner(
-        service, interval=settings.sweep_interval_seconds, relay=relay, jobs=build_jobs(service, config)
+        service, interval=settings.sweep_interval_seconds, relay=relay, jobs=build_jobs(service, config, erp)
     )
     start_workers = settings.workers if run_workers is None else run_workers
 
