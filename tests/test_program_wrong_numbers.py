@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import BalanceRequest, CalculateRequest, CartLine, CommitRequest, RegisterCustomerRequest
-from contracts.orders import OrderQuantity, OrderRequest, OrderShipment
+from contracts.orders import OrderQuantity, OrderRequest, OrderReturn, OrderShipment
 from gateway.cli import app as cli
 from gateway.config import GatewayConfig, Settings, load_config, parse_config
 from gateway.core.rules.validation import program_warnings
@@ -242,3 +242,77 @@ def test_a_phone_card_number_over_the_json_api(start_gateway: Any, clock: FakeCl
     response = gw.http.get("/api/v1/cards/89990000512/balance", headers=TILL)
     assert response.status_code == 200, response.text
     assert json_of(response)["card_number"] == "2700000000512"
+
+
+# -- 5. referral points follow orders too ----------------------------------------------------------
+
+
+def ship(card: str, version: int, shipped: int, returned: int = 0, *, cancelled: bool = False) -> OrderRequest:
+    """The web order W-REF of ten tiles (10 000 ₽), ``shipped`` of them shipped and ``returned``
+    of those returned."""
+    return OrderRequest(
+        order_id="W-REF",
+        version=version,
+        card_number=card,
+        store="S01",
+        lines=tiles(10_000, 10),
+        paid=True,
+        cancelled=cancelled,
+        shipments=[
+            OrderShipment(
+                shipment_id="S1",
+                shipped_at=noon(date(2026, 1, 15)),
+                lines=[OrderQuantity(line_id="1", quantity=shipped)],
+            )
+        ]
+        if shipped
+        else [],
+        returns=[
+            OrderReturn(
+                return_id="R1",
+                returned_at=noon(date(2026, 1, 15)),
+                lines=[OrderQuantity(line_id="1", quantity=returned)],
+            )
+        ]
+        if returned
+        else [],
+    )
+
+
+def test_referral_points_follow_a_web_order_pending_unlocked_and_returned(service: LoyaltyService) -> None:
+    """3 % of the money the foreman's client pays for tiles: pending while the order waits,
+    unlocked with the shipment, taken back with the return, all gone with a cancellation."""
+    foreman, client = "2700000000531", "2700000000532"
+    register(service, foreman, segment="partner")
+    register(service, client, referrer_card=foreman)
+
+    def points() -> tuple[int, int]:
+        found = service.balance("site", BalanceRequest(card_number=foreman))
+        return found.available, found.pending
+
+    start = points()
+    service.apply_order("site", "o-1", ship(client, 1, 0))  # placed and paid, nothing shipped
+    assert points() == (start[0], start[1] + 300)  # 3 % of 10 000 ₽, pending
+    service.apply_order("site", "o-1", ship(client, 1, 0))  # the same version again: nothing more
+    assert points() == (start[0], start[1] + 300)
+
+    service.apply_order("site", "o-2", ship(client, 2, 4))  # four tiles of ten shipped
+    assert points() == (start[0] + 120, start[1] + 180)
+    service.apply_order("site", "o-3", ship(client, 3, 10))
+    assert points() == (start[0] + 300, start[1])
+
+    service.apply_order("site", "o-4", ship(client, 4, 10, 5))  # half of it returned
+    assert points() == (start[0] + 150, start[1])
+    service.apply_order("site", "o-5", ship(client, 5, 10, 10, cancelled=True))
+    assert points() == start
+    assert service.check().ok
+
+
+def test_an_order_without_a_referrer_or_outside_the_rule_credits_nobody(service: LoyaltyService) -> None:
+    foreman, client = "2700000000533", "2700000000534"
+    register(service, foreman, segment="partner")
+    register(service, client)  # came by themselves
+    before = service.balance("site", BalanceRequest(card_number=foreman)).balance
+    service.apply_order("site", "o-6", ship(client, 1, 10))
+    assert service.balance("site", BalanceRequest(card_number=foreman)).balance == before
+    assert service.check().ok

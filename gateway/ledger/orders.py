@@ -21,6 +21,7 @@ state is worth:
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import cast
@@ -34,9 +35,9 @@ from contracts.money import kopecks_to_money, money_to_kopecks
 from contracts.operations import BalanceResult, RuleApplication
 from contracts.orders import OrderLineResult, OrderRecord, OrderRequest, OrderResult, OrderStatus
 from gateway.core.orders import NOTHING, OrderWorth, PricedOrderLine, order_worth
-from gateway.core.pricing import price_cart
+from gateway.core.pricing import PricedCart, price_cart
 from gateway.core.simulation import rule_applications
-from gateway.ledger import members, order_turnover, program_status, promos
+from gateway.ledger import members, order_turnover, program_status, promos, referrals
 from gateway.ledger.accounts import (
     PENDING_UNTIL_SHIPPED,
     add_entry,
@@ -185,7 +186,9 @@ def _pricing_hash(request: OrderRequest, account_id: str) -> str:
     return canonical_hash(f"order-pricing:{account_id}", basis)
 
 
-def _price(ctx: Ctx, order: Order, request: OrderRequest, account_id: str) -> tuple[list[PricedOrderLine], str]:
+def _price(
+    ctx: Ctx, order: Order, request: OrderRequest, account_id: str
+) -> tuple[list[PricedOrderLine], str, PricedCart]:
     """Price the order's lines under the program, for this customer, store and date: points
     paying for each line, points each line earns, whether they wait for the shipment."""
     lines = list(request.lines)
@@ -228,7 +231,7 @@ def _price(ctx: Ctx, order: Order, request: OrderRequest, account_id: str) -> tu
         )
         for line in priced.lines
     ]
-    return priced_lines, _EXPLANATION.dump_json(rule_applications(priced.applications)).decode()
+    return priced_lines, _EXPLANATION.dump_json(rule_applications(priced.applications)).decode(), priced
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,7 +459,10 @@ def apply_order(ctx: Ctx, request: OrderRequest) -> OrderResult:
     pricing_hash = _pricing_hash(request, card.account_id)
     if pricing_hash != order.pricing_hash:
         members.authorize(ctx, card, spend=request.points_to_spend > order.points_spent, earn=True)
-        priced, explanation = _price(ctx, order, request, card.account_id)
+        priced, explanation, cart = _price(ctx, order, request, card.account_id)
+        # The intermediary's share of each line, as priced: posted below with the order's points.
+        referral_lines = {line.line_id: line.referral_points for line in cart.lines if line.referral_points}
+        referrals.reprice_order(ctx, order.id, cart.referral, referral_lines, card.customer_id)
         order.priced_json = _PRICED.dump_json(priced).decode()
         order.explanation_json = explanation
         order.pricing_hash = pricing_hash
@@ -466,6 +472,7 @@ def apply_order(ctx: Ctx, request: OrderRequest) -> OrderResult:
         priced = _PRICED.validate_json(order.priced_json)
     worth = _worth_of(ctx, request, priced)
     deltas = _post(ctx, order, card.account_id, worth, change_id, request.hold_id)
+    _post_referral(ctx, order, request, priced, change_id)
 
     order.card_number = card.number
     order.version = request.version
@@ -479,6 +486,20 @@ def apply_order(ctx: Ctx, request: OrderRequest) -> OrderResult:
     ctx.session.add(order)
     ctx.session.flush()
     return order_result(ctx, order, applied=True)
+
+
+def _post_referral(
+    ctx: Ctx, order: Order, request: OrderRequest, priced: list[PricedOrderLine], change_id: str
+) -> None:
+    """The intermediary's referral points follow the order as its own points do: the same
+    shares of the same lines, pending, unlocked and taken back together."""
+    found = referrals.order_referral_lines(ctx, order.id)
+    if found is None:
+        return
+    grant, lines = found
+    shares = [replace(line, points_spent=0, points_accrued=lines.get(line.line_id, 0)) for line in priced]
+    worth = _worth_of(ctx, request, shares)
+    referrals.post_order(ctx, grant, worth.pending, worth.available, change_id)
 
 
 def _record(ctx: Ctx, order: Order, change_id: str, deltas: tuple[int, int, int, int]) -> None:

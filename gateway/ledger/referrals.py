@@ -11,6 +11,7 @@ intermediary's other points; what they already spent is recorded as the shortfal
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,9 +20,9 @@ from fractions import Fraction
 from sqlmodel import Session, col, select
 
 from gateway.core.allocation import cumulative_share
-from gateway.core.pricing import PricedCart
+from gateway.core.pricing import PricedCart, Referral
 from gateway.core.program import Program
-from gateway.ledger.accounts import add_entry, spendable_lots, take_from_lot
+from gateway.ledger.accounts import PENDING_UNTIL_SHIPPED, add_entry, add_lot, spendable_lots, take_from_lot
 from gateway.ledger.context import Ctx
 from gateway.outbound.outbox import Event
 from gateway.store.db import Database
@@ -175,3 +176,205 @@ class ReferralRefunds:
             ).first()
             if refund is not None:
                 reverse_for_refund(Ctx(self.db, session, self.program, now, client_id), refund)
+
+
+# -- orders ---------------------------------------------------------------------------------------
+#
+# An order (web shop, ERP) earns the intermediary their share of the money the referred customer
+# pays, line by line, exactly as the order's own points: pending until the goods ship (or the
+# order is paid, as the program accrues), unlocked with them, taken back with returns, edits and
+# cancellation. The order's grant (``referral:<order id>``) remembers each line's referral
+# points as last priced; its lots carry a transaction id of their own (``order_lots_txn``), so
+# they never mix with the buyer's order lots that the order's invariants count.
+
+
+def order_lots_txn(order_id: str) -> str:
+    return str(uuid.uuid5(_ORDER_LOTS, order_id))
+
+
+_ORDER_LOTS = uuid.UUID("6f1d3a52-8c0e-4b7e-9a43-2d5f0b9e7c11")
+
+
+def reprice_order(
+    ctx: Ctx, order_id: str, referral: Referral | None, lines: dict[str, int], buyer_customer_id: str | None
+) -> BonusGrant | None:
+    """Remember the referral points of each line of a (re)priced order; ``post_order`` moves the
+    intermediary's points to them. An order that no longer earns any keeps its grant at zero."""
+    key = grant_key(order_id)
+    grant = ctx.session.get(BonusGrant, key)
+    if referral is None or referral.points <= 0:
+        lines = {}
+    if grant is None:
+        if not lines or referral is None:
+            return None
+        account = ctx.session.get(Account, referral.account_id)
+        if account is None:
+            return None
+        grant = BonusGrant(
+            key=key,
+            kind="referral",
+            customer_id=account.customer_id,
+            account_id=account.id,
+            points=0,
+            transaction_id=order_id,
+            source_customer_id=buyer_customer_id,
+            description=referral.description[:256],
+            created_at=ctx.now,
+        )
+    elif referral is not None and referral.account_id != grant.account_id:
+        # The order's referrer changed (the order moved to another customer): the first
+        # intermediary's share goes to nothing before the new one's is booked.
+        ctx.db.lock_account(ctx.session, grant.account_id)
+        _post_order_worth(ctx, grant, 0, 0, order_id)
+        account = ctx.session.get(Account, referral.account_id)
+        if account is None:
+            lines = {}
+        else:
+            grant.account_id, grant.customer_id = account.id, account.customer_id
+            grant.points = grant.reversed_points = 0
+    grant.lines_json = json.dumps(lines)
+    if referral is not None:
+        grant.description = referral.description[:256]
+    ctx.session.add(grant)
+    ctx.session.flush()
+    return grant
+
+
+def order_referral_lines(ctx: Ctx, order_id: str) -> tuple[BonusGrant, dict[str, int]] | None:
+    grant = ctx.session.get(BonusGrant, grant_key(order_id))
+    if grant is None:
+        return None
+    return grant, {str(k): int(v) for k, v in json.loads(grant.lines_json).items()}
+
+
+def post_order(ctx: Ctx, grant: BonusGrant, pending: int, available: int, change_id: str) -> None:
+    """Move the intermediary's points from what the order posted to ``pending`` + ``available``."""
+    ctx.db.lock_account(ctx.session, grant.account_id)
+    _post_order_worth(ctx, grant, pending, available, change_id)
+    ctx.session.add(grant)
+    ctx.session.flush()
+
+
+def _order_pending_lots(ctx: Ctx, grant: BonusGrant) -> list[Lot]:
+    assert grant.transaction_id is not None
+    return list(
+        ctx.session.exec(
+            select(Lot)
+            .where(
+                Lot.account_id == grant.account_id,
+                Lot.transaction_id == order_lots_txn(grant.transaction_id),
+                col(Lot.remaining) > 0,
+                col(Lot.available_at) >= PENDING_UNTIL_SHIPPED,
+            )
+            .order_by(col(Lot.id))
+        ).all()
+    )
+
+
+def _take_order_pending(ctx: Ctx, grant: BonusGrant, points: int, kind: str, change_id: str) -> None:
+    assert grant.transaction_id is not None
+    left = points
+    for lot in _order_pending_lots(ctx, grant):
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        entry = add_entry(
+            ctx,
+            grant.account_id,
+            kind,
+            -take,
+            lot_id=lot.id,
+            transaction_id=order_lots_txn(grant.transaction_id),
+            refund_id=change_id,
+            note="referral points of an order",
+        )
+        take_from_lot(ctx, lot, take, "unlocked" if kind == "unlock" else "reversed", entry_id=entry.id)
+        left -= take
+
+
+def _credit_order(ctx: Ctx, grant: BonusGrant, points: int, change_id: str, *, pending: bool) -> None:
+    assert grant.transaction_id is not None
+    if pending:
+        available_at, expires_at = PENDING_UNTIL_SHIPPED, None
+    else:
+        available_at = ctx.now + timedelta(days=ctx.program.accrual.pending_days)
+        days = ctx.program.expiry.days
+        expires_at = available_at + timedelta(days=days) if days else None
+    lot = add_lot(
+        ctx,
+        grant.account_id,
+        "referral",
+        points,
+        entry_kind="referral",
+        available_at=available_at,
+        expires_at=expires_at,
+        transaction_id=order_lots_txn(grant.transaction_id),
+        refund_id=change_id,
+    )
+    grant.lot_id = lot.id
+
+
+def _take_back_order(ctx: Ctx, grant: BonusGrant, points: int, change_id: str) -> int:
+    """Take back unlocked referral points of the order: its own lots first, then the
+    intermediary's other points; returns what could be taken (the rest they already spent)."""
+    assert grant.transaction_id is not None
+    txn = order_lots_txn(grant.transaction_id)
+    lots = [lot for lot in spendable_lots(ctx, grant.account_id) if lot.transaction_id == txn]
+    lots += [
+        lot
+        for lot in ctx.session.exec(
+            select(Lot).where(
+                Lot.account_id == grant.account_id,
+                Lot.transaction_id == txn,
+                col(Lot.remaining) > 0,
+                col(Lot.available_at) > ctx.now,
+                col(Lot.available_at) < PENDING_UNTIL_SHIPPED,
+            )
+        ).all()
+    ]
+    lots += [lot for lot in spendable_lots(ctx, grant.account_id) if lot.transaction_id != txn]
+    taken = 0
+    for lot in lots:
+        take = min(lot.remaining, points - taken)
+        if take <= 0:
+            continue
+        entry = add_entry(
+            ctx,
+            grant.account_id,
+            "reverse",
+            -take,
+            lot_id=lot.id,
+            transaction_id=txn,
+            refund_id=change_id,
+            note="referral points of a returned or changed order",
+        )
+        take_from_lot(ctx, lot, take, "reversed", entry_id=entry.id)
+        taken += take
+    return taken
+
+
+def _post_order_worth(ctx: Ctx, grant: BonusGrant, pending: int, available: int, change_id: str) -> None:
+    """``grant.points`` counts what was ever credited (pending or not), ``reversed_points`` what
+    was taken back (or is owed); the pending part is what the order's pending lots hold."""
+    posted_pending = sum(lot.remaining for lot in _order_pending_lots(ctx, grant))
+    posted_available = grant.points - grant.reversed_points - posted_pending
+    d_pending = pending - posted_pending
+    d_available = available - posted_available
+    moved = min(d_available, -d_pending) if d_available > 0 and d_pending < 0 else 0  # shipped: unlock
+    if moved:
+        _take_order_pending(ctx, grant, moved, "unlock", change_id)
+        _credit_order(ctx, grant, moved, change_id, pending=False)
+        d_pending += moved
+        d_available -= moved
+    if d_pending < 0:
+        _take_order_pending(ctx, grant, -d_pending, "reverse", change_id)
+        grant.reversed_points += -d_pending
+    elif d_pending > 0:
+        _credit_order(ctx, grant, d_pending, change_id, pending=True)
+        grant.points += d_pending
+    if d_available > 0:
+        _credit_order(ctx, grant, d_available, change_id, pending=False)
+        grant.points += d_available
+    elif d_available < 0:
+        _take_back_order(ctx, grant, -d_available, change_id)
+        grant.reversed_points += -d_available  # what they already spent is owed, not re-credited
