@@ -40,6 +40,7 @@ import functools
 import json
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -1029,9 +1030,7 @@ class FakeErp:
     @contextmanager
     def running(self, port: int = 0) -> Iterator[str]:
         """Serve on loopback (a real uvicorn server in a thread); yields the publication's base URL."""
-        from tests.support import free_port
-
-        port = port or free_port()
+        port = port or _free_port()
         server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, name=f"fake-erp-{port}", daemon=True)
         thread.start()
@@ -1058,6 +1057,12 @@ _APACHE_414 = (
     "</head><body><h1>Request-URI Too Long</h1><p>The requested URL's length exceeds the capacity limit for "
     "this server.<br /></p></body></html>"
 )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _sort_key(name: str, row: dict[str, Any]) -> str:
