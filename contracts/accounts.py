@@ -325,6 +325,11 @@ class CompanyRequest(Operation):
     kpp: str | None = Field(default=None, pattern=r"^[0-9]{9}$", description="КПП")
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     external_ref: Identifier | None = None
+    segment: Identifier | None = Field(
+        default=None,
+        description="The program segment the company card prices by (default: the one its contacts share, "
+        "else the program's default)",
+    )
 
 
 class MemberRequest(Operation):
@@ -365,6 +370,7 @@ class CompanyResult(Result):
     name: str
     inn: str | None
     kpp: str | None
+    segment: str | None = Field(default=None, description="The segment stored for the company (None: its contacts')")
     balance: int = Field(description="Points owned by the company: available + held + pending")
     available: int
     members: list[CompanyMember]

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from contracts.accounts import CompanyRequest, MemberRequest
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import BalanceRequest, CalculateRequest, CartLine, CommitRequest, RegisterCustomerRequest
 from contracts.orders import OrderQuantity, OrderRequest, OrderReturn, OrderShipment
@@ -316,3 +317,56 @@ def test_an_order_without_a_referrer_or_outside_the_rule_credits_nobody(service:
     service.apply_order("site", "o-6", ship(client, 1, 10))
     assert service.balance("site", BalanceRequest(card_number=foreman)).balance == before
     assert service.check().ok
+
+
+# -- 6. a company card prices by the company's segment ---------------------------------------------
+
+
+def company_card(service: LoyaltyService, contact_card: str, company_card_number: str, **company: Any) -> str:
+    """A company with one buyer (registered with ``contact_card``) holding ``company_card_number``."""
+    contact = register(service, contact_card, segment="wholesale")
+    created = service.company_create("operator", uuid.uuid4().hex, CompanyRequest(name="ООО Ремстрой", **company))
+    service.company_add_member(
+        "operator",
+        uuid.uuid4().hex,
+        MemberRequest(
+            company_id=created.company_id, customer_id=contact, role="buyer", card_number=company_card_number
+        ),
+    )
+    return created.company_id
+
+
+def priced_rules(service: LoyaltyService, card: str) -> tuple[set[str], int]:
+    result = service.calculate("tills", CalculateRequest(card_number=card, store="S01", lines=tiles(10_000)))
+    return {step.rule for step in result.explanation}, result.points_to_accrue
+
+
+def test_a_company_card_prices_by_the_companys_own_segment(service: LoyaltyService) -> None:
+    """The company is wholesale: its card earns no cashback and pays nothing with points, as a
+    wholesale customer's own card (``accrual:wholesale-no-points``, ``segment:wholesale``: 0 %)."""
+    company_id = company_card(service, "2700000000541", "2700000000542", segment="wholesale")
+    assert service.company("operator", company_id).segment == "wholesale"
+    rules, accrued = priced_rules(service, "2700000000542")
+    assert "segment:wholesale" in rules and accrued == 0, rules
+    personal, _ = priced_rules(service, "2700000000541")  # the contact's own card: wholesale too
+    assert "segment:wholesale" in personal
+
+    with pytest.raises(LoyaltyError) as unknown:
+        service.company_create("operator", uuid.uuid4().hex, CompanyRequest(name="ООО Ошибка", segment="vip"))
+    assert unknown.value.code == ErrorCode.VALIDATION_ERROR
+
+
+def test_a_company_without_a_segment_prices_by_the_one_its_contacts_share(service: LoyaltyService) -> None:
+    company_card(service, "2700000000543", "2700000000544")
+    rules, accrued = priced_rules(service, "2700000000544")
+    assert "segment:wholesale" in rules and accrued == 0, rules
+
+    retail = register(service, "2700000000545")  # a retail contact joins: no shared segment any more
+    company = service.company_create("operator", uuid.uuid4().hex, CompanyRequest(name="ООО Смешанная"))
+    service.company_add_member(
+        "operator",
+        uuid.uuid4().hex,
+        MemberRequest(company_id=company.company_id, customer_id=retail, role="buyer", card_number="2700000000546"),
+    )
+    rules, accrued = priced_rules(service, "2700000000546")
+    assert "segment:wholesale" not in rules and accrued > 0  # the program's default segment

@@ -31,6 +31,8 @@ from gateway.ledger.context import Ctx
 from gateway.ledger.customers import card_ref, generate_card_number
 from gateway.ledger.members import RIGHTS
 from gateway.ledger.merge import account_of
+from gateway.ledger.pricing_context import local_day
+from gateway.ledger.program_status import set_segment
 from gateway.store.models import Account, Card, Customer, LedgerEntry
 from gateway.store.models_accounts import AccountMember, Company
 
@@ -87,11 +89,13 @@ def company_result(ctx: Ctx, company: Company, account: Account) -> CompanyResul
     balance = ctx.session.exec(
         select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(LedgerEntry.account_id == account.id)
     ).one()
+    owner = ctx.session.get(Customer, company.customer_id)
     return CompanyResult(
         company_id=company.customer_id,
         name=company.name,
         inn=company.inn,
         kpp=company.kpp,
+        segment=owner.segment if owner is not None else None,
         balance=int(balance),
         available=available_points(ctx, account.id),
         members=members,
@@ -103,6 +107,11 @@ def create_company(ctx: Ctx, req: CompanyRequest) -> CompanyResult:
     email = req.email.strip().lower() if req.email else None
     if email is not None and ctx.session.exec(select(Customer.id).where(Customer.email == email)).first():
         raise LoyaltyError(ErrorCode.CUSTOMER_ALREADY_EXISTS, field="email")
+    if req.segment is not None and ctx.program.segment(req.segment) is None:
+        known = ", ".join(s.code for s in ctx.program.segments) or "none"
+        raise LoyaltyError(
+            ErrorCode.VALIDATION_ERROR, f"unknown segment (known: {known})", field="segment", segment=req.segment
+        )
     customer = Customer(
         id=str(uuid.uuid4()),
         email=email,
@@ -113,6 +122,8 @@ def create_company(ctx: Ctx, req: CompanyRequest) -> CompanyResult:
     )
     ctx.session.add(customer)
     ctx.session.flush()
+    if req.segment is not None:  # the company's own segment (a wholesale buyer): its cards price by it
+        set_segment(ctx, customer, req.segment, local_day(ctx.program, ctx.now), "registration")
     account = Account(id=str(uuid.uuid4()), customer_id=customer.id, created_at=ctx.now)
     company = Company(
         customer_id=customer.id, name=req.name, inn=req.inn, kpp=req.kpp, created_by=ctx.client_id, created_at=ctx.now

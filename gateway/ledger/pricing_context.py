@@ -22,6 +22,7 @@ from gateway.core.program import Program
 from gateway.core.rules.context import PricingContext, Referrer
 from gateway.ledger.context import Ctx
 from gateway.store.models import Account, Card, Customer, Receipt, ReceiptLine
+from gateway.store.models_accounts import AccountMember
 from gateway.store.models_import import ImportedOperation, signed_amount
 from gateway.store.models_orders import Order, OrderTurnover
 
@@ -65,9 +66,7 @@ def turnovers_between(
         col(ImportedOperation.account_id).in_(account_ids), within(col(ImportedOperation.occurred_at))
     )
     moves = union_all(receipts, orders, imported).subquery()
-    rows = session.execute(
-        sa_select(moves.c.account_id, func.sum(moves.c.kopecks)).group_by(moves.c.account_id)
-    ).all()
+    rows = session.execute(sa_select(moves.c.account_id, func.sum(moves.c.kopecks)).group_by(moves.c.account_id)).all()
     return {str(account): int(kopecks or 0) for account, kopecks in rows}
 
 
@@ -84,9 +83,7 @@ def window_turnovers(
     previous_start, start, _ = window.bounds(local_day(program, moment))
     current = turnovers_between(session, account_ids, local_midnight(program, start), moment, up_to=True)
     previous = (
-        turnovers_between(
-            session, account_ids, local_midnight(program, previous_start), local_midnight(program, start)
-        )
+        turnovers_between(session, account_ids, local_midnight(program, previous_start), local_midnight(program, start))
         if window.calendar
         else {}
     )
@@ -130,6 +127,19 @@ def _referrer(session: Session, program: Program, customer: Customer) -> Referre
     )
 
 
+def contacts_segment(session: Session, account_id: str) -> str | None:
+    """The segment a company account without one of its own prices by: the one all its active
+    contacts share (wholesale buyers' company card is wholesale), else None (the default)."""
+    segments = session.exec(
+        select(Customer.segment)
+        .join(AccountMember, col(AccountMember.customer_id) == col(Customer.id))
+        .where(AccountMember.account_id == account_id, col(AccountMember.removed_at).is_(None))
+        .distinct()
+        .limit(2)
+    ).all()
+    return segments[0] if len(segments) == 1 else None
+
+
 def pricing_context(
     ctx: Ctx, account_id: str | None, store: str | None, at: datetime | None = None, *, order: str | None = None
 ) -> PricingContext:
@@ -148,7 +158,9 @@ def pricing_context(
     return PricingContext(
         on=on,
         store=store,
-        segment=customer.segment,
+        segment=customer.segment
+        if customer.segment is not None or not program.segments
+        else contacts_segment(ctx.session, account_id),
         tier=customer.tier,
         birth_date=customer.birth_date,
         first_purchase=program.uses_first_purchase and not has_purchases(ctx.session, account_id, order),
