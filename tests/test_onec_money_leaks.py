@@ -170,7 +170,7 @@ HUGE = "1E+999999"
             "",
             b'{"Goods":[{"LineUID":"1","Item":{"Ref":"x"},"Count":"1' + b"0" * 5000 + b'","Price":1}]}',
         ),
-        # above the adapter's 4 MiB: refused in the till's shape, not by the generic 413
+        # above the adapter's 1 MiB: refused in the till's shape, not by a bare 413
         ("calculatediscounts", "GET", "", b'{"Goods":[' + b" " * (5 * 1024 * 1024) + b"]}"),
     ],
     ids=[
