@@ -160,6 +160,11 @@ def populate(service: Any, customers: int, now: datetime) -> None:
             for model, name in tables:
                 if rows[name]:
                     session.execute(model.__table__.insert(), rows[name])  # type: ignore[attr-defined]
+    if not service.db.is_sqlite:  # the lots were written with their ids: move the sequence past them
+        from sqlalchemy import text
+
+        with service.db.write() as session:
+            session.execute(text("SELECT setval(pg_get_serial_sequence('lots', 'id'), (SELECT max(id) FROM lots))"))
 
 
 @dataclass
