@@ -23,7 +23,8 @@ Name = Annotated[str, Field(max_length=256, pattern=PLAIN_TEXT)]
 Phone = Annotated[str, Field(min_length=5, max_length=32, pattern=r"^[^\x00-\x1f\x7f]+$")]
 _EMAIL_PART = r"[^@\s\x00-\x1f\x7f]+"
 Email = Annotated[str, Field(max_length=254, pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")]
-CardNumber = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z\-_]+$")]
+# A card number, or the phone that serves as the card (`+79121234567` as well as `89121234567`).
+CardNumber = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\+?[0-9A-Za-z\-_]+$")]
 PositivePoints = Annotated[int, Field(gt=0, le=10**12)]
 _KOPECK = Decimal("0.01")
 

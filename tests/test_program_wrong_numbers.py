@@ -240,9 +240,16 @@ def test_a_phone_card_number_over_the_json_api(start_gateway: Any, clock: FakeCl
         headers={**TILL, **key()},
     )
     assert response.status_code == 200, response.text
-    response = gw.http.get("/api/v1/cards/89990000512/balance", headers=TILL)
-    assert response.status_code == 200, response.text
-    assert json_of(response)["card_number"] == "2700000000512"
+    for typed in ("89990000512", "+79990000512"):
+        response = gw.http.get(f"/api/v1/cards/{typed}/balance", headers=TILL)
+        assert response.status_code == 200, response.text
+        assert json_of(response)["card_number"] == "2700000000512"
+    calculated = gw.http.post(
+        "/api/v1/calculate",
+        headers=TILL,
+        json={"card_number": "+79990000512", "lines": [{"line_id": "1", "item": "X", "quantity": 1, "price": "100"}]},
+    )
+    assert calculated.status_code == 200, calculated.text
 
 
 # -- 5. referral points follow orders too ----------------------------------------------------------
