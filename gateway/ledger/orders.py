@@ -50,6 +50,7 @@ from gateway.ledger.accounts import (
 )
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.context import Ctx
+from gateway.ledger.hold_states import HoldStatus, move
 from gateway.ledger.movements import allocate, return_spent, reverse_earned
 from gateway.ledger.points import _keep_held
 from gateway.ledger.pricing_context import pricing_context
@@ -301,13 +302,12 @@ def _spend(ctx: Ctx, order: Order, account_id: str, points: int, hold_id: str | 
             raise LoyaltyError(ErrorCode.HOLD_NOT_FOUND, hold_id=hold_id)
         if hold.account_id != account_id:
             raise LoyaltyError(ErrorCode.HOLD_CARD_MISMATCH, hold_id=hold_id)
-        if hold.status == "open" and hold.expires_at > ctx.now:
+        if hold.status == HoldStatus.OPEN and hold.expires_at > ctx.now:
             taken = min(points, hold.points)
             kept, _released = _keep_held(ctx, hold, taken)
             spent_allocations.extend(kept)
-            hold.status = "committed"
+            move(hold, HoldStatus.COMMITTED, ctx.now)
             hold.transaction_id = order.id
-            hold.resolved_at = ctx.now
             ctx.session.add(hold)
             order.hold_id = hold.id
             points -= taken

@@ -48,6 +48,7 @@ from gateway.ledger.accounts import (
 )
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.context import Ctx
+from gateway.ledger.hold_states import UNRESOLVED, HoldStatus, move
 from gateway.ledger.movements import allocate, return_spent, reverse_earned
 from gateway.ledger.pricing_context import pricing_context
 from gateway.outbound.outbox import Event
@@ -106,9 +107,9 @@ def _reserved_by(ctx: Ctx, hold_id: str, account_id: str) -> int:
         raise LoyaltyError(ErrorCode.HOLD_NOT_FOUND, hold_id=hold_id)
     if row.account_id != account_id:
         raise LoyaltyError(ErrorCode.HOLD_CARD_MISMATCH, hold_id=hold_id)
-    if row.status == "captured":
+    if row.status == HoldStatus.CAPTURED:
         return row.captured_points or 0
-    if row.status == "open" and row.expires_at > ctx.now:
+    if row.status == HoldStatus.OPEN and row.expires_at > ctx.now:
         return row.points
     return 0
 
@@ -183,7 +184,7 @@ def hold(ctx: Ctx, req: HoldRequest) -> HoldResult:
         card_number=card.number,
         client_id=ctx.client_id,
         points=req.points,
-        status="open",
+        status=HoldStatus.OPEN,
         receipt_id=req.receipt_id,
         tag=req.tag,
         expires_at=ctx.now + timedelta(seconds=ttl),
@@ -240,14 +241,12 @@ def _release(ctx: Ctx, allocation: Allocation, points: int) -> None:
 
 def void_hold(ctx: Ctx, hold_row: Hold, reason: str) -> int:
     """Release every held point of an open hold; the hold is resolved for good."""
-    assert hold_row.status in ("open", "captured")
     released = 0
     for allocation in _held_allocations(ctx, hold_row.id):
         released += allocation.points
         _release(ctx, allocation, allocation.points)
-    hold_row.status = "voided"
+    move(hold_row, HoldStatus.VOIDED, ctx.now)
     hold_row.void_reason = reason
-    hold_row.resolved_at = ctx.now
     ctx.session.add(hold_row)
     ctx.session.flush()
     return released
@@ -294,7 +293,7 @@ def _own_hold(ctx: Ctx, hold_id: str) -> Hold:
 def _not_usable(row: Hold) -> LoyaltyError:
     """Why a hold can no longer be captured or committed: a hold the sweeper voided at its
     deadline is reported as expired, whoever got there first (the till or the sweeper)."""
-    if row.status == "voided" and row.void_reason == "expired":
+    if row.status == HoldStatus.VOIDED and row.void_reason == "expired":
         return LoyaltyError(ErrorCode.HOLD_EXPIRED, hold_id=row.id, expired_at=row.expires_at.isoformat())
     return LoyaltyError(ErrorCode.HOLD_ALREADY_RESOLVED, hold_id=row.id, status=row.status, reason=row.void_reason)
 
@@ -303,7 +302,7 @@ def cancel(ctx: Ctx, req: CancelRequest) -> CancelResult:
     row = _own_hold(ctx, req.hold_id)
     lock_account(ctx, row.account_id)
     ctx.session.refresh(row)  # re-read under the lock: another writer may have resolved it
-    if row.status not in ("open", "captured"):
+    if row.status not in UNRESOLVED:
         raise LoyaltyError(ErrorCode.HOLD_ALREADY_RESOLVED, hold_id=row.id, status=row.status, reason=row.void_reason)
     released = void_hold(ctx, row, "cancelled")
     card = find_card(ctx, row.card_number)
@@ -314,9 +313,9 @@ def capture(ctx: Ctx, req: CaptureRequest) -> HoldResult:
     row = _own_hold(ctx, req.hold_id)
     lock_account(ctx, row.account_id)
     ctx.session.refresh(row)
-    if row.status == "captured" and row.captured_points == req.points:
+    if row.status == HoldStatus.CAPTURED and row.captured_points == req.points:
         return hold_result(ctx, row)  # the same write-off sent again
-    if row.status != "open":
+    if row.status != HoldStatus.OPEN:
         raise _not_usable(row)
     if row.expires_at <= ctx.now:
         raise LoyaltyError(ErrorCode.HOLD_EXPIRED, hold_id=row.id, expired_at=row.expires_at.isoformat())
@@ -325,7 +324,7 @@ def capture(ctx: Ctx, req: CaptureRequest) -> HoldResult:
             ErrorCode.POINTS_LIMIT_EXCEEDED, "more points than the hold reserved", requested=req.points, held=row.points
         )
     _keep_held(ctx, row, req.points)
-    row.status = "captured"
+    move(row, HoldStatus.CAPTURED, ctx.now)
     row.captured_points = req.points
     row.expires_at = ctx.now + timedelta(seconds=req.window_seconds or ctx.program.holds.capture_window_seconds)
     if req.lines is not None:
@@ -339,7 +338,7 @@ def remember_cart(ctx: Ctx, hold_id: str, lines: list[CartLine]) -> None:
     """Keep the last calculated cart on an unresolved hold: if its receipt never arrives, the
     gateway books that cart (what the till showed the customer) instead of a bare payment."""
     row = _own_hold(ctx, hold_id)
-    if row.status in ("open", "captured"):
+    if row.status in UNRESOLVED:
         row.cart_json = _CART.dump_json(lines).decode()
         ctx.session.add(row)
 
@@ -369,11 +368,11 @@ def resolve_due_hold(ctx: Ctx, row: Hold) -> bool:
     ctx.session.refresh(row)
     if row.expires_at > ctx.now:
         return False
-    if row.status == "open":
+    if row.status == HoldStatus.OPEN:
         void_hold(ctx, row, "expired")
         ctx.events.append(Event("hold.expired", row.id, hold_result(ctx, row).model_dump(mode="json")))
         return True
-    if row.status == "captured":
+    if row.status == HoldStatus.CAPTURED:
         booked = _finalize_captured(ctx, row)
         ctx.events.append(Event("receipt.committed", booked.transaction_id, booked.model_dump(mode="json")))
         return True
@@ -390,7 +389,7 @@ def sweep_expired_holds(ctx: Ctx, limit: int) -> int:
     due = ctx.session.exec(
         select(Hold)
         .where(
-            col(Hold.status).in_(("open", "captured")),
+            col(Hold.status).in_(UNRESOLVED),
             col(Hold.expires_at) <= ctx.now,
             col(Hold.attention).is_(None),
         )
@@ -581,14 +580,14 @@ def _book_receipt(
         ctx.session.refresh(hold_row)
         if hold_row.account_id != account_id:
             raise LoyaltyError(ErrorCode.HOLD_CARD_MISMATCH, hold_id=hold_row.id)
-        if hold_row.status not in ("open", "captured"):
+        if hold_row.status not in UNRESOLVED:
             raise _not_usable(hold_row)
-        if hold_row.status == "open" and hold_row.expires_at <= ctx.now:
+        if hold_row.status == HoldStatus.OPEN and hold_row.expires_at <= ctx.now:
             raise LoyaltyError(ErrorCode.HOLD_EXPIRED, hold_id=hold_row.id, expired_at=hold_row.expires_at.isoformat())
-        captured = hold_row.status == "captured"
+        captured = hold_row.status == HoldStatus.CAPTURED
         spendable = hold_row.points if hold_row.captured_points is None else hold_row.captured_points
         points = spendable if req.points_to_spend is None else req.points_to_spend
-        if hold_row.status == "captured" and points != spendable:
+        if hold_row.status == HoldStatus.CAPTURED and points != spendable:
             raise LoyaltyError(
                 ErrorCode.POINTS_LIMIT_EXCEEDED,
                 "a captured hold is committed with exactly its captured points",
@@ -622,9 +621,8 @@ def _book_receipt(
     spend_allocations: list[Allocation] = []
     if hold_row is not None:
         spend_allocations, released = _keep_held(ctx, hold_row, points)
-        hold_row.status = "committed"
+        move(hold_row, HoldStatus.COMMITTED, ctx.now)
         hold_row.transaction_id = txn_id
-        hold_row.resolved_at = ctx.now
         ctx.session.add(hold_row)
     elif points:
         spend_allocations = allocate(ctx, account_id, points, "spent", None)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
-from enum import StrEnum
 
 from pydantic import BaseModel, Field
 from sqlmodel import col, or_, select
@@ -47,20 +46,12 @@ from gateway.ledger.accounts import available_points, find_card, lock_card_accou
 from gateway.ledger.context import Ctx
 from gateway.ledger.customers import lookup_customer
 from gateway.ledger.giftcards import _amounts, _get, _result, _usable, redeem, refund
+from gateway.ledger.hold_states import HoldStatus, move
 from gateway.ledger.movements import allocate
 from gateway.ledger.points import _CART, _commit_result, _keep_held, hold_result, void_hold
 from gateway.store.models import Customer, GiftCardHold, Hold, Receipt
 
 MAX_TILL_AMOUNT = Decimal("100000000")  # a till's single payment never reaches 100 million roubles
-
-
-class HoldStatus(StrEnum):
-    """States of a hold; a till reservation moves open -> captured -> committed, or -> voided."""
-
-    OPEN = "open"
-    CAPTURED = "captured"
-    COMMITTED = "committed"
-    VOIDED = "voided"
 
 
 class TillReserveRequest(BaseModel):
@@ -209,7 +200,7 @@ def write_off(ctx: Ctx, req: TillWriteOffRequest) -> HoldResult:
             raise LoyaltyError(ErrorCode.INSUFFICIENT_POINTS, requested=points, available=available)
         row = _new_hold(ctx, account.id, card.number, points, req.tag, req.ttl_seconds)
     _keep_held(ctx, row, points)
-    row.status = HoldStatus.CAPTURED
+    move(row, HoldStatus.CAPTURED, ctx.now)
     row.captured_points = points
     row.expires_at = ctx.now + timedelta(seconds=req.window_seconds or ctx.program.holds.capture_window_seconds)
     ctx.session.add(row)
