@@ -177,13 +177,16 @@ def worker(
     import threading
 
     from gateway.observability.logs import configure as configure_logging
-    from gateway.wiring import build_jobs, build_relay
+    from gateway.wiring import build_erp, build_jobs, build_relay
     from gateway.workers.runner import WorkerRunner
 
     service, cfg = service_for(config, database_url)
     log_settings = Settings()
     configure_logging(log_settings.log_level, log_settings.log_format)  # masked, like the server's
-    runner = WorkerRunner(service, interval=interval, relay=build_relay(service, cfg), jobs=build_jobs(service, cfg))
+    erp = build_erp(service, cfg)  # one ERP throttle and connection pool, as in serve
+    runner = WorkerRunner(
+        service, interval=interval, relay=build_relay(service, cfg, erp=erp), jobs=build_jobs(service, cfg, erp)
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -7,7 +7,7 @@ gateway's throttle shared by all replicas), and transports report failures as ei
 ``ErpUnavailable`` (worth retrying later: a timeout, a refused connection, a 5xx, 429/503) or
 ``ErpRejected`` (it will never work as it is: wrong credentials, a missing object, a bad
 request). The port returns orders already mapped to ``contracts`` snapshots; the sync assigns
-their versions (see ``gateway.workers.erp_sync``).
+their versions (see ``adapters.onec.erp.sync``).
 """
 
 from __future__ import annotations
