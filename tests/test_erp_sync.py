@@ -231,7 +231,15 @@ def test_a_flaky_erp_loses_nothing_and_doubles_nothing(service: LoyaltyService, 
         if i % 3 == 0:
             erp.ship(ref, {1: 1}, at=at(i) + timedelta(seconds=30))
     with erp.running() as url:
-        config = erp_config(url, read_timeout_seconds=0.4, sync={"page_size": 5}, retry={"attempts": 6})
+        # A call we abandon after 0.4 s keeps its slot until the fake has surely answered it
+        # (it hangs 1 s): its own execution limit, as a publication's web server timeout is.
+        config = erp_config(
+            url,
+            read_timeout_seconds=0.4,
+            sync={"page_size": 5},
+            retry={"attempts": 6},
+            throttle={"erp_execution_limit_seconds": 1.5},
+        )
         runtime = build_runtime(service, config)
         for _ in range(20):
             report = runtime.sync.run()
