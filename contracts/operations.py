@@ -48,6 +48,7 @@ class OperationKind(StrEnum):
     LOOKUP_CUSTOMER = "lookup_customer"
     ISSUE_CARD = "issue_card"
     REPLACE_CARD = "replace_card"
+    UPDATE_CUSTOMER = "update_customer"  # contracts/profiles.py
     GIFT_CARD_ISSUE = "gift_card_issue"
     GIFT_CARD_HOLD = "gift_card_hold"
     GIFT_CARD_REDEEM = "gift_card_redeem"

@@ -20,7 +20,7 @@ from contracts.operations import (
     RegisterCustomerRequest,
     ReplaceCardRequest,
 )
-from gateway.ledger import program_status
+from gateway.ledger import program_status, referrals
 from gateway.ledger.accounts import add_lot, find_card
 from gateway.ledger.context import Ctx
 from gateway.ledger.merge import refuse_merged, survivor_of
@@ -39,7 +39,7 @@ def _card_info(card: Card) -> CardInfo:
     )
 
 
-def _customer_result(ctx: Ctx, customer: Customer, *, created: bool = False, welcome: int = 0) -> CustomerResult:
+def customer_result(ctx: Ctx, customer: Customer, *, created: bool = False, welcome: int = 0) -> CustomerResult:
     cards = ctx.session.exec(
         select(Card).where(Card.customer_id == customer.id).order_by(col(Card.created_at), col(Card.number))
     ).all()
@@ -141,8 +141,9 @@ def register_customer(ctx: Ctx, req: RegisterCustomerRequest) -> CustomerResult:
             available_at=ctx.now,
             expires_at=ctx.now + timedelta(days=days) if days else None,
         )
+    friend = referrals.welcome_friend(ctx, customer.id, account.id, customer.referrer_id)
     ctx.session.flush()
-    return _customer_result(ctx, customer, created=True, welcome=welcome.points)
+    return customer_result(ctx, customer, created=True, welcome=welcome.points + friend)
 
 
 def lookup_customer(ctx: Ctx, req: LookupCustomerRequest) -> CustomerResult:
@@ -164,7 +165,7 @@ def lookup_customer(ctx: Ctx, req: LookupCustomerRequest) -> CustomerResult:
         customer = ctx.session.exec(select(Customer).where(Customer.email == email)).first()
     if customer is None:
         raise LoyaltyError(ErrorCode.CUSTOMER_NOT_FOUND)
-    return _customer_result(ctx, survivor_of(ctx, customer))  # a merged duplicate answers as its survivor
+    return customer_result(ctx, survivor_of(ctx, customer))  # a merged duplicate answers as its survivor
 
 
 def _account_of(ctx: Ctx, customer_id: str) -> Account:

@@ -34,6 +34,46 @@ def grant_key(transaction_id: str) -> str:
     return f"referral:{transaction_id}"
 
 
+def welcome_key(customer_id: str) -> str:
+    return f"referral_welcome:{customer_id}"
+
+
+def welcome_friend(ctx: Ctx, customer_id: str, account_id: str, referrer_id: str | None) -> int:
+    """The referred friend's own bonus (``bonuses.referral_welcome``), once per friend: the grant's
+    key is the friend, so no retry, channel or second call grants it twice. Returns the points."""
+    rule = ctx.program.bonuses.referral_welcome
+    if rule is None or referrer_id is None:
+        return 0
+    key = welcome_key(customer_id)
+    if ctx.session.get(BonusGrant, key) is not None:
+        return 0
+    days = rule.expiry_days or ctx.program.expiry.days
+    lot = add_lot(
+        ctx,
+        account_id,
+        "referral_welcome",
+        rule.points,
+        entry_kind="welcome",  # the reports count it with the welcome points
+        available_at=ctx.now,
+        expires_at=ctx.now + timedelta(days=days) if days else None,
+    )
+    ctx.session.add(
+        BonusGrant(
+            key=key,
+            kind="referral_welcome",
+            customer_id=customer_id,
+            account_id=account_id,
+            points=rule.points,
+            lot_id=lot.id,
+            source_customer_id=referrer_id,
+            description=rule.description[:256],
+            created_at=ctx.now,
+        )
+    )
+    ctx.session.flush()
+    return rule.points
+
+
 def book(ctx: Ctx, priced: PricedCart, transaction_id: str, buyer_customer_id: str | None) -> BonusGrant | None:
     """Credit the referral points of a booked receipt (once per receipt)."""
     referral = priced.referral

@@ -73,6 +73,7 @@ from contracts.operations import (
     ReplaceCardRequest,
 )
 from contracts.orders import OrderRecord, OrderRequest, OrderResult
+from contracts.profiles import ProfileChangesRequest, ProfileChangesResult, ProfileResult, UpdateCustomerRequest
 from gateway.core.program import Program
 from gateway.ledger import (
     campaign_uses,
@@ -86,6 +87,7 @@ from gateway.ledger import (
     merge,
     orders,
     points,
+    profiles,
     promos,
     till,
 )
@@ -297,6 +299,22 @@ class LoyaltyService:
 
     def replace_card(self, client_id: str, key: str, request: ReplaceCardRequest) -> CardResult:
         return self._write(client_id, key, OperationKind.REPLACE_CARD, customers.replace_card, request, CardResult)
+
+    def update_customer(self, client_id: str, key: str, request: UpdateCustomerRequest) -> ProfileResult:
+        """Change a customer's profile (gateway.ledger.profiles): one transaction, once per key."""
+        return self._write(
+            client_id, key, OperationKind.UPDATE_CUSTOMER, profiles.update_customer, request, ProfileResult
+        )
+
+    def customer_profile(self, client_id: str, customer_id: str) -> ProfileResult:
+        return self._read(
+            client_id,
+            lambda ctx, req: profiles.profile_result(ctx, profiles.customer_of(ctx, req.customer_id)),
+            ProfileChangesRequest(customer_id=customer_id),
+        )
+
+    def customer_changes(self, client_id: str, request: ProfileChangesRequest) -> ProfileChangesResult:
+        return self._read(client_id, profiles.profile_changes, request)
 
     # -- orders -----------------------------------------------------------------------------
 

@@ -46,6 +46,11 @@ class Customer(SQLModel, table=True):
     tier: str | None = Field(default=None, max_length=64, description="Null: not yet set by a purchase or the job")
     tier_since: date | None = None
     referrer_id: str | None = Field(default=None, max_length=36, index=True, description="Who referred the customer")
+    # Profile upkeep (gateway/ledger/profiles.py; who changed what: models_profiles).
+    gender: str | None = Field(default=None, max_length=8, description="male | female")
+    ad_consent: bool | None = Field(default=None, description="Agreed to advertising (None: never asked)")
+    ad_consent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    ad_consent_channel: str | None = Field(default=None, max_length=32, description="Where the consent was given")
 
 
 class Account(SQLModel, table=True):
@@ -433,5 +438,6 @@ from gateway.store import (  # noqa: E402
     models_erp,  # noqa: F401
     models_import,  # noqa: F401
     models_orders,  # noqa: F401
+    models_profiles,  # noqa: F401
     models_program,  # noqa: F401
 )

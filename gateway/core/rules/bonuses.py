@@ -9,6 +9,10 @@
   The rule with the highest priority among those whose ``referrer_segments`` hold the
   intermediary's segment applies; its ``when`` filters the customer's purchase and lines.
 
+* **referral_welcome**: the friend who registers naming a referrer (their card or customer id)
+  gets ``points`` of their own at registration, once, in whatever channel they register; the
+  referrer still earns the ``referral`` share of the friend's purchases.
+
 The welcome bonus (``welcome_bonus``) is granted at registration.
 """
 
@@ -39,6 +43,15 @@ class ReferralRule(Section):
     priority: Priority = 0
 
 
+class ReferralWelcome(Section):
+    points: int = Field(ge=1, le=10**9)
+    description: str = Field(default="Бонус приглашённому другу", min_length=1, max_length=256)
+    expiry_days: int | None = Field(default=None, ge=1, le=36500, description="Default: the program's expiry")
+
+
 class Bonuses(Section):
     birthday: BirthdayBonus | None = None
     referral: list[ReferralRule] = Field(default_factory=list)
+    referral_welcome: ReferralWelcome | None = Field(
+        default=None, description="The referred friend's own bonus at registration"
+    )
