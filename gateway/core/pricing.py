@@ -8,8 +8,10 @@ The steps, each exact (kopecks, ``Fraction``; one rounding per receipt, spread b
 largest remainder so the parts always add up):
 
 1. the customer's standing: segment, zone of the store, tier (``rules/evaluate.py``);
-2. discount rules per line (the discount tree, ``rules/discounts.py``); the part of a rule taken
-   as points joins the accrual; then a promo code on what is left;
+2. discount rules per line (the discount tree, ``rules/discounts.py``) — goods mechanics (N+1)
+   are worked out on the whole cart first and spread over their lines, and ``receipt_from`` /
+   ``receipt_below`` see the cart's total before any discount; the part of a rule taken as
+   points joins the accrual; then a promo code on what is left;
 3. a purchase that crosses a tier threshold raises the tier (and, if the program says so, is
    priced again at the new tier);
 4. points payable: each line's strictest limit (program, price type, kind, segment, tier, first
@@ -31,6 +33,7 @@ from gateway.core.allocation import split_proportionally
 from gateway.core.program import Program, PromoCode
 from gateway.core.rules.base import kopecks_text, percent_text
 from gateway.core.rules.context import LineFacts, PricingContext
+from gateway.core.rules.discounts import GoodsOffer
 from gateway.core.rules.evaluate import (
     Standing,
     at_tier,
@@ -41,6 +44,7 @@ from gateway.core.rules.evaluate import (
     line_share,
     referral_rule,
     standing,
+    with_receipt_amount,
 )
 from gateway.core.rules.spending import split_points
 
@@ -146,6 +150,7 @@ class _Discounts:
     promo: list[int]
     by_rule: list[dict[str, int]]  # per line: kopecks off by each rule
     as_points: list[dict[str, Fraction]]  # per line: exact points each rule grants instead
+    offers: dict[str, GoodsOffer] = field(default_factory=dict)  # goods mechanics on the cart
 
 
 def _discounts(
@@ -154,8 +159,11 @@ def _discounts(
     pv = program.point_value_kopecks
     by_rule: list[dict[str, int]] = []
     as_points: list[dict[str, Fraction]] = []
-    for fact, amount in zip(facts, amounts, strict=True):
-        values = program.discounts.evaluate(current.receipt, fact, amount)
+    # Goods mechanics (N+1) look at the whole cart first; each line then gets its share.
+    offers = program.discounts.goods_offers(current.receipt, list(zip(facts, amounts, strict=True)))
+    for index, (fact, amount) in enumerate(zip(facts, amounts, strict=True)):
+        goods = {rule_id: offer.per_line[index] for rule_id, offer in offers.items() if index in offer.per_line}
+        values = program.discounts.evaluate(current.receipt, fact, amount, goods)
         money_parts: dict[str, Fraction] = {}
         points_parts: dict[str, Fraction] = {}
         for rule_id, value in values.items():
@@ -173,7 +181,7 @@ def _discounts(
     after_rules = [amount - sum(parts.values()) for amount, parts in zip(amounts, by_rule, strict=True)]
     promo_off = promo_discounts(promo, after_rules)
     money = [sum(parts.values()) + p for parts, p in zip(by_rule, promo_off, strict=True)]
-    return _Discounts(money, promo_off, by_rule, as_points)
+    return _Discounts(money, promo_off, by_rule, as_points, offers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +229,11 @@ def _summary(steps: Sequence[Applied]) -> list[tuple[str, str, int]]:
     ]
 
 
-def _discount_description(program: Program, rule_id: str) -> str:
+def _discount_description(
+    program: Program, rule_id: str, current: Standing, fact: LineFacts, offers: dict[str, GoodsOffer]
+) -> str:
+    """What the rule is and why it applied to this line: its percent (or goods mechanic and how
+    many units it freed) and the receipt amount or quantity its conditions were met by."""
     rule = program.discounts.rule(rule_id)
     assert rule is not None
     if rule.take_as == "points":
@@ -230,7 +242,16 @@ def _discount_description(program: Program, rule_id: str) -> str:
         how = f", {percent_text(rule.points_share_percent or Decimal(0))}% of it as points"
     else:
         how = ""
-    return f"{rule.description} ({percent_text(rule.percent)}%{how})"
+    offer = offers.get(rule_id)
+    if rule.every_nth_free is not None and offer is not None:
+        what = (
+            f"every {rule.every_nth_free.n} units the cheapest free: {offer.free_units} of {offer.units} units, "
+            f"{kopecks_text(int(offer.value))} spread over the lines"
+        )
+    else:
+        what = f"{percent_text(rule.percent or Decimal(0))}%"
+    why = rule.when.amounts_text(current.receipt, fact)
+    return f"{rule.description} ({what}{how}{'; ' + why if why else ''})"
 
 
 def price_cart(
@@ -254,7 +275,8 @@ def price_cart(
     pv = program.point_value_kopecks
     amounts = [money_to_kopecks(line.total()) for line in lines]
     facts = [line_facts(program, line) for line in lines]
-    current = standing(program, context)
+    # The cart's own total before discounts decides ``receipt_from``/``receipt_below``.
+    current = with_receipt_amount(standing(program, context), sum(amounts))
     starting_tier = current.tier
     found = _discounts(program, current, facts, amounts, promo)
     explained = _Explanation()
@@ -278,9 +300,10 @@ def price_cart(
             found = _discounts(program, current, facts, amounts, promo)
 
     payable = [a - d for a, d in zip(amounts, found.money, strict=True)]
-    for line, rules in zip(lines, found.by_rule, strict=True):
+    for line, fact, rules in zip(lines, facts, found.by_rule, strict=True):
         for rule_id, kopecks in rules.items():
-            explained.add(f"discount:{rule_id}", _discount_description(program, rule_id), line.line_id, 0, kopecks)
+            described = _discount_description(program, rule_id, current, fact, found.offers)
+            explained.add(f"discount:{rule_id}", described, line.line_id, 0, kopecks)
     if promo is not None:
         for line, kopecks in zip(lines, found.promo, strict=True):
             if kopecks:
@@ -302,7 +325,8 @@ def price_cart(
     parts: list[tuple[int, str, str, Fraction]] = []  # (line index, rule, description, exact points)
     for index, (line_payable, line_spent, rate) in enumerate(zip(payable, spent, rates, strict=True)):
         for rule_id, points in found.as_points[index].items():
-            parts.append((index, f"discount:{rule_id}", _discount_description(program, rule_id), points))
+            described = _discount_description(program, rule_id, current, facts[index], found.offers)
+            parts.append((index, f"discount:{rule_id}", described, points))
         base = line_payable if program.accrual.on_amount_paid_by_points else line_payable - line_spent * pv
         base_points = Fraction(max(base, 0)) / pv / 100
         for part in rate.parts:

@@ -2,19 +2,28 @@
 
 Every listed condition must hold (AND); a list matches when the purchase has any of its values
 (OR); an empty list or a missing key does not restrict. A kind matches its sub-kinds too.
+
+``receipt_from``/``receipt_below`` (roubles) are checked against the cart's own total *before any
+program discount* — the sum of the lines as the till or the site sent them. Taking the total
+before discounts means a rule's own discount can never push the cart back under its threshold
+(a 10 % step from 5 000 roubles still applies to a 5 000-rouble cart), and every rule of a
+scale sees the same amount, so steps in a ``best_of`` group never contradict each other.
+``quantity_from`` is a line condition: the line's quantity is at least this.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from gateway.core.rules.base import Code, Ref, Roubles, Section, roubles_to_kopecks
+from gateway.core.rules.base import Code, Ref, Roubles, Section, kopecks_text, roubles_to_kopecks
 from gateway.core.rules.context import LineFacts, ReceiptFacts
 
 Weekday = Annotated[int, Field(ge=1, le=7, description="1 = Monday … 7 = Sunday")]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
 
 
 class When(Section):
@@ -27,6 +36,13 @@ class When(Section):
     items: list[Ref] = Field(default_factory=list, description="Exact item codes")
     turnover_from: Roubles | None = Field(default=None, description="Qualifying turnover at least this")
     turnover_below: Roubles | None = Field(default=None, description="Qualifying turnover below this")
+    receipt_from: Roubles | None = Field(
+        default=None, description="The cart's total before discounts is at least this (roubles)"
+    )
+    receipt_below: Roubles | None = Field(
+        default=None, description="The cart's total before discounts is below this (roubles)"
+    )
+    quantity_from: Quantity | None = Field(default=None, description="The line's quantity is at least this")
     weekdays: list[Weekday] = Field(default_factory=list)
     valid_from: date | None = None
     valid_to: date | None = Field(default=None, description="Last day the rule applies (inclusive)")
@@ -62,6 +78,8 @@ class When(Section):
             self.turnover_from is None or receipt.turnover_kopecks >= roubles_to_kopecks(self.turnover_from),
             self.turnover_below is None or receipt.turnover_kopecks < roubles_to_kopecks(self.turnover_below),
             self.first_purchase is None or receipt.first_purchase == self.first_purchase,
+            self.receipt_from is None or receipt.receipt_kopecks >= roubles_to_kopecks(self.receipt_from),
+            self.receipt_below is None or receipt.receipt_kopecks < roubles_to_kopecks(self.receipt_below),
         )
         return all(checks) and self._matches_date(receipt)
 
@@ -86,12 +104,44 @@ class When(Section):
 
     def matches_line(self, line: LineFacts | None) -> bool:
         if line is None:
-            return not (self.kinds or self.price_types or self.items)
+            return not (self.kinds or self.price_types or self.items or self.quantity_from is not None)
         return (
             (not self.kinds or any(kind in line.kinds for kind in self.kinds))
             and (not self.price_types or line.price_type in self.price_types)
             and (not self.items or line.item in self.items)
+            and (self.quantity_from is None or line.quantity >= self.quantity_from)
         )
+
+    def amounts_text_static(self) -> str:
+        """The amount and quantity conditions as written (``check-config``'s tree)."""
+        parts: list[str] = []
+        if self.receipt_from is not None:
+            parts.append(f"receipt from {kopecks_text(roubles_to_kopecks(self.receipt_from))}")
+        if self.receipt_below is not None:
+            parts.append(f"receipt below {kopecks_text(roubles_to_kopecks(self.receipt_below))}")
+        if self.quantity_from is not None:
+            parts.append(f"quantity from {_number(self.quantity_from)}")
+        return ", ".join(parts)
+
+    def amounts_text(self, receipt: ReceiptFacts, line: LineFacts | None = None) -> str:
+        """Why the amount and quantity conditions held, for the explanation of a line
+        (``receipt 12 000.00 from 5 000.00 below 20 000.00; quantity 3 from 3``); empty when the
+        rule has none."""
+        parts: list[str] = []
+        if self.receipt_from is not None or self.receipt_below is not None:
+            text = f"receipt {kopecks_text(receipt.receipt_kopecks)}"
+            if self.receipt_from is not None:
+                text += f" from {kopecks_text(roubles_to_kopecks(self.receipt_from))}"
+            if self.receipt_below is not None:
+                text += f" below {kopecks_text(roubles_to_kopecks(self.receipt_below))}"
+            parts.append(text)
+        if self.quantity_from is not None and line is not None:
+            parts.append(f"quantity {_number(line.quantity)} from {_number(self.quantity_from)}")
+        return "; ".join(parts)
+
+
+def _number(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def birthday_in(year: int, born: date) -> date:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,9 @@ class ReceiptFacts:
     turnover_kopecks: int  # the qualifying turnover of the tier window
     first_purchase: bool
     birth_date: date | None
+    # The cart's own total before any program discount (``receipt_from``/``receipt_below``);
+    # set by ``pricing.price_cart`` once it has the cart.
+    receipt_kopecks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +70,4 @@ class LineFacts:
     kinds: frozenset[str]  # the line's kind and every kind above it
     kind: str | None
     price_type: str | None
+    quantity: Decimal = Decimal(0)  # ``quantity_from``; whole units count for ``every_nth_free``

@@ -13,17 +13,26 @@ Rules and groups that are no group's member form the root, combined by ``discoun
 A rule's value is taken as a discount off the price (``take_as: discount``), as points
 (``points``: one point per ``point_value`` of discount) or split between both (``split``,
 ``points_share_percent`` of it as points) — the way a partner discount is often granted.
+
+A rule gives either ``percent`` of the line or a goods mechanic over the whole cart:
+
+* ``every_nth_free: {n: 3}`` (N+1, «третий в подарок») — of every ``n`` units of the goods the
+  rule's ``when`` matches, the cheapest is free. Only whole units count (a line of 2.5 kg is 2
+  units); the value of the free units (the cheapest unit prices first) is spread over the
+  matching lines in proportion to their amounts, so a return of any of them gives back its own
+  share. On each line the mechanic then combines in the tree like any other rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from gateway.core.allocation import split_proportionally
 from gateway.core.rules.base import Code, Percent, Priority, Section
 from gateway.core.rules.conditions import When
 from gateway.core.rules.context import LineFacts, ReceiptFacts
@@ -32,11 +41,16 @@ Combine = Literal["best_of", "sum", "exclusive"]
 TakeAs = Literal["discount", "points", "split"]
 
 
+class EveryNthFree(Section):
+    n: int = Field(ge=2, le=1000, description="Of every n units of the matching goods the cheapest is free")
+
+
 class DiscountRule(Section):
     id: Code
     description: str = Field(min_length=1, max_length=256)
     when: When = When()
-    percent: Percent = Field(description="Percent of the line's amount")
+    percent: Percent | None = Field(default=None, description="Percent of the line's amount")
+    every_nth_free: EveryNthFree | None = Field(default=None, description="N+1: every n-th unit free")
     take_as: TakeAs = "discount"
     points_share_percent: Percent | None = Field(default=None, description="split: the share taken as points")
     priority: Priority = 0
@@ -45,7 +59,15 @@ class DiscountRule(Section):
     def _split(self) -> DiscountRule:
         if (self.take_as == "split") != (self.points_share_percent is not None):
             raise ValueError("points_share_percent is required with take_as: split, and only with it")
+        if (self.percent is None) == (self.every_nth_free is None):
+            raise ValueError("a discount rule gives exactly one of `percent` and `every_nth_free`")
         return self
+
+    def kind_text(self) -> str:
+        """``10%`` or ``every 3rd unit free`` (explanations and ``check-config``)."""
+        if self.every_nth_free is not None:
+            return f"every {_ordinal(self.every_nth_free.n)} unit free"
+        return f"{self.percent}%"
 
     def points_share(self) -> Fraction:
         if self.take_as == "points":
@@ -81,12 +103,29 @@ class DiscountPolicy(Section):
     def group(self, group_id: str) -> DiscountGroup | None:
         return next((g for g in self.groups if g.id == group_id), None)
 
-    def evaluate(self, receipt: ReceiptFacts, line: LineFacts, amount_kopecks: int) -> dict[str, Fraction]:
+    def goods_offers(self, receipt: ReceiptFacts, lines: Sequence[tuple[LineFacts, int]]) -> dict[str, GoodsOffer]:
+        """What each goods mechanic (``every_nth_free``) gives on this cart, by rule id; rules
+        that give nothing are left out."""
+        offers: dict[str, GoodsOffer] = {}
+        for rule in self.rules:
+            if rule.every_nth_free is not None:
+                offer = _every_nth_free(rule, rule.every_nth_free.n, receipt, lines)
+                if offer is not None:
+                    offers[rule.id] = offer
+        return offers
+
+    def evaluate(
+        self,
+        receipt: ReceiptFacts,
+        line: LineFacts,
+        amount_kopecks: int,
+        goods: Mapping[str, Fraction] | None = None,
+    ) -> dict[str, Fraction]:
         """The value (exact kopecks) each rule contributes to this line; the values add up to at
-        most the line's amount."""
+        most the line's amount. ``goods``: this line's share of each goods offer, by rule id."""
         if amount_kopecks <= 0 or not self.rules:
             return {}
-        evaluator = _Evaluator(self, receipt, line, amount_kopecks)
+        evaluator = _Evaluator(self, receipt, line, amount_kopecks, goods or {})
         result = evaluator.combine(self.combine, self.roots())
         return dict(result.parts) if result is not None else {}
 
@@ -104,12 +143,64 @@ class DiscountPolicy(Section):
                 take = "" if rule.take_as == "discount" else f", as {rule.take_as}"
                 if rule.take_as == "split":
                     take += f" ({rule.points_share_percent}% points)"
-                yield depth, f"{rule.id}: {rule.percent}%{take}, priority {rule.priority} — {rule.description}"
+                scale = rule.when.amounts_text_static()
+                scale = f" ({scale})" if scale else ""
+                yield (
+                    depth,
+                    f"{rule.id}: {rule.kind_text()}{take}{scale}, priority {rule.priority} — {rule.description}",
+                )
                 continue
             group = self.group(node)
             if group is not None:
                 yield depth, f"[{group.id}] {group.combine}, priority {group.priority}"
                 yield from self._tree(group.members, depth + 1, seen | {node})
+
+
+@dataclass(frozen=True, slots=True)
+class GoodsOffer:
+    """A goods mechanic on one cart: how many units it counted, how many are free, what they are
+    worth (exact kopecks) and each line's share of it (by index in the cart)."""
+
+    units: int
+    free_units: int
+    value: Fraction
+    per_line: dict[int, Fraction]
+
+
+def _every_nth_free(
+    rule: DiscountRule, n: int, receipt: ReceiptFacts, lines: Sequence[tuple[LineFacts, int]]
+) -> GoodsOffer | None:
+    # (unit price, index, whole units) of every matching line with at least one whole unit
+    counted: list[tuple[Fraction, int, int]] = []
+    for index, (facts, amount) in enumerate(lines):
+        units = int(facts.quantity)  # whole units only: 2.5 kg is two units
+        if amount > 0 and units > 0 and rule.when.matches(receipt, facts):
+            counted.append((Fraction(amount) / Fraction(facts.quantity), index, units))
+    total_units = sum(units for _, _, units in counted)
+    free = total_units // n
+    if free == 0:
+        return None
+    value = Fraction(0)
+    left = free
+    for unit_price, _, units in sorted(counted):  # the cheapest units first; ties: the earlier line
+        taken = min(units, left)
+        value += unit_price * taken
+        left -= taken
+        if left == 0:
+            break
+    # Rounded down once per cart and spread by largest remainder, so the lines' shares add up to
+    # exactly the free units' value (no kopeck lost line by line). A free unit costs at most its
+    # line's amount / quantity, so the value is at most the counted lines' amounts together and
+    # each line's share (at most the ceiling of its exact share) at most its own amount.
+    whole = int(value)
+    shares = split_proportionally(whole, [lines[index][1] for _, index, _ in counted])
+    per_line = {index: Fraction(share) for (_, index, _), share in zip(counted, shares, strict=True)}
+    return GoodsOffer(total_units, free, Fraction(whole), per_line)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +211,19 @@ class _Result:
 
 
 class _Evaluator:
-    def __init__(self, policy: DiscountPolicy, receipt: ReceiptFacts, line: LineFacts, amount: int) -> None:
+    def __init__(
+        self,
+        policy: DiscountPolicy,
+        receipt: ReceiptFacts,
+        line: LineFacts,
+        amount: int,
+        goods: Mapping[str, Fraction],
+    ) -> None:
         self.policy = policy
         self.receipt = receipt
         self.line = line
         self.amount = Fraction(amount)
+        self.goods = goods
 
     def node(self, node_id: str, depth: int = 0) -> _Result | None:
         if depth > 64:  # pragma: no cover - validation rejects cycles
@@ -133,7 +232,12 @@ class _Evaluator:
         if rule is not None:
             if not rule.when.matches(self.receipt, self.line):
                 return None
-            value = self.amount * Fraction(rule.percent) / 100
+            if rule.every_nth_free is not None:
+                value = min(self.goods.get(rule.id, Fraction(0)), self.amount)
+                if value <= 0:
+                    return None  # nothing free on this cart: the mechanic does not apply here
+            else:
+                value = self.amount * Fraction(rule.percent or 0) / 100
             return _Result(value, rule.priority, ((rule.id, value),))
         group = self.policy.group(node_id)
         if group is None:  # pragma: no cover - validation rejects unknown members

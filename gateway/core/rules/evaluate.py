@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from contracts.operations import CartLine
+from gateway.core.rules.accrual import AccrualRule
 from gateway.core.rules.base import kopecks_text, percent_text
 from gateway.core.rules.bonuses import ReferralRule
 from gateway.core.rules.context import LineFacts, PricingContext, ReceiptFacts
@@ -71,6 +72,11 @@ def at_tier(current: Standing, level: TierLevel) -> Standing:
     return replace(current, tier=level, receipt=replace(current.receipt, tier=level.code))
 
 
+def with_receipt_amount(current: Standing, kopecks: int) -> Standing:
+    """The standing for a cart whose total before discounts is ``kopecks`` (``receipt_from``)."""
+    return replace(current, receipt=replace(current.receipt, receipt_kopecks=kopecks))
+
+
 def line_facts(program: Program, line: CartLine) -> LineFacts:
     catalogue = program.catalogue
     kind = catalogue.kind_of(line.item)
@@ -79,6 +85,7 @@ def line_facts(program: Program, line: CartLine) -> LineFacts:
         kinds=frozenset(catalogue.kind_chain(kind)),
         kind=kind,
         price_type=catalogue.price_type_of(line.price_type),
+        quantity=line.quantity,
     )
 
 
@@ -169,7 +176,7 @@ def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate
         top = max(replacing, key=lambda rule: rule.priority)
         base = (
             f"accrual:{top.id}",
-            f"{percent_text(top.percent or Decimal(0))}%: {top.description}",
+            f"{percent_text(top.percent or Decimal(0))}%: {top.description}{_why(top, current, facts)}",
             Fraction(top.percent or Decimal(0)),
         )
     elif price_type is not None and price_type.accrual_percent is not None:
@@ -193,7 +200,11 @@ def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate
     factors: list[tuple[Fraction, str]] = []
     if price_type is not None and price_type.accrual_factor is not None and not replacing:
         factors.append((Fraction(price_type.accrual_factor), f"price type {price_type.name or price_type.code}"))
-    factors += [(Fraction(rule.factor or 0), rule.description) for rule in rules if rule.combine == "multiply"]
+    factors += [
+        (Fraction(rule.factor or 0), rule.description + _why(rule, current, facts))
+        for rule in rules
+        if rule.combine == "multiply"
+    ]
     rule_id, description, percent_value = base
     for factor, label in factors:
         percent_value *= factor
@@ -202,7 +213,7 @@ def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate
     parts += [
         RatePart(
             f"accrual:{rule.id}",
-            f"+{percent_text(rule.percent or Decimal(0))}%: {rule.description}",
+            f"+{percent_text(rule.percent or Decimal(0))}%: {rule.description}{_why(rule, current, facts)}",
             Fraction(rule.percent or Decimal(0)),
         )
         for rule in rules
@@ -213,6 +224,12 @@ def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate
         for code in program.catalogue.kind_chain(facts.kind)
     )
     return LineRate(tuple(parts), pending)
+
+
+def _why(rule: AccrualRule, current: Standing, facts: LineFacts) -> str:
+    """The receipt amount or quantity that made the rule apply, for the line's explanation."""
+    text = rule.when.amounts_text(current.receipt, facts)
+    return f" ({text})" if text else ""
 
 
 def factor_decimal(value: Fraction) -> Decimal:

@@ -222,6 +222,15 @@ def _when(program: Program, problems: Problems, where: Loc, when: When) -> None:
     _known(problems, (*where, "zones"), when.zones, {z.code for z in cat.zones}, "zone")
     _known(problems, (*where, "kinds"), when.kinds, {k.code for k in cat.kinds}, "kind")
     _known(problems, (*where, "price_types"), when.price_types, {p.code for p in cat.price_types}, "price type")
+    low, high = when.receipt_from, when.receipt_below
+    if low is not None and high is not None and low >= high:
+        # Reported at receipt_below so the loader points at the line of the step's upper bound;
+        # overlapping steps of a scale are fine (a best_of group picks the best).
+        problems.add(
+            (*where, "receipt_below"),
+            f"receipt_below {high} must be above receipt_from {low}: no receipt can meet both",
+            high,
+        )
 
 
 def _distinct_priorities(problems: Problems, entries: Sequence[tuple[Loc, str, int]], scope: str) -> None:
