@@ -12,6 +12,7 @@ freeing each after use, so memory stays bounded by one chunk and the largest chi
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterable, Iterator
 
@@ -20,11 +21,58 @@ from lxml import etree
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9_\-]+)", re.IGNORECASE)
 
 
 class UnsafeXml(ValueError):
     """The document is refused: too big, too deep, malformed, or carrying a DTD."""
+
+
+# A message is decoded before the DTD check (byte-order mark, then the XML declaration, then the
+# HTTP charset, else UTF-8): a ``<!DOCTYPE`` in UTF-16, UTF-32 or UTF-7 text has no ASCII bytes to
+# find. The parser then gets UTF-8 without a declaration, so it never guesses an encoding itself.
+_TEXT_DOCTYPE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
+_CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9._\-]+)", re.IGNORECASE)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_NUL_PATTERNS = (
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+)
+
+
+def _encoding(body: bytes, content_type: str | None) -> str:
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return name
+    for pattern, name in _NUL_PATTERNS:
+        if body.startswith(pattern):
+            return name
+    declared = _DECLARED.match(body[:256])
+    if declared:
+        return declared.group(1).decode("ascii")
+    match = _CHARSET.search(content_type or "")
+    return match.group(1) if match else "utf-8"
+
+
+def to_utf8(body: bytes, content_type: str | None) -> bytes:
+    """The body as UTF-8 without an XML declaration; refused if it carries a DTD in any encoding."""
+    encoding = _encoding(body, content_type)
+    try:
+        text = body.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise UnsafeXml(f"cannot decode the message as {encoding}") from exc
+    if _TEXT_DOCTYPE.search(text):
+        raise UnsafeXml("DTDs and entity declarations are not accepted")
+    return _DECLARATION.sub("", text, count=1).encode("utf-8")
 
 
 def _parser() -> etree.XMLParser:
@@ -53,17 +101,7 @@ def parse(
 ) -> etree._Element:
     if len(body) > max_bytes:
         raise UnsafeXml(f"message larger than {max_bytes} bytes")
-    if _DOCTYPE.search(body):
-        raise UnsafeXml("DTDs and entity declarations are not accepted")
-    stripped = body.lstrip()
-    if content_type and not stripped.startswith((b"<?xml", b"\xef\xbb\xbf")):
-        # No XML declaration: the HTTP charset is the only word on the encoding.
-        match = _CHARSET.search(content_type)
-        if match and match.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
-            try:
-                body = body.decode(match.group(1)).encode("utf-8")
-            except (LookupError, UnicodeDecodeError) as exc:
-                raise UnsafeXml(f"cannot decode the body as {match.group(1)}") from exc
+    body = to_utf8(body, content_type)
     try:
         root = etree.fromstring(body, parser=_parser())
     except etree.XMLSyntaxError as exc:

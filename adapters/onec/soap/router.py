@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from adapters.onec.soap import envelope, handlers, wsdl
-from adapters.onec.soap.decoding import to_utf8
 from contracts.errors import LoyaltyError
 from gateway import xmlsafe
 
@@ -60,7 +59,7 @@ def build_router() -> APIRouter:
         except LoyaltyError as exc:
             return _fault(version, envelope.SoapFault(exc.code.value, exc.message), status=401)
         try:
-            incoming = envelope.open_envelope(xmlsafe.parse(to_utf8(bytes(body), request.headers.get("content-type"))))
+            incoming = envelope.open_envelope(xmlsafe.parse(bytes(body), request.headers.get("content-type")))
         except xmlsafe.UnsafeXml as exc:
             return _fault(version, envelope.SoapFault("validation_error", str(exc)))
         except envelope.SoapFault as exc:
