@@ -227,7 +227,7 @@ def program_summary(config: GatewayConfig) -> RenderableType:
             table.add_row(rule.id, rule.combine, value, str(rule.priority), rule.description)
         parts.append(table)
     bonuses = program.bonuses
-    if program.welcome_bonus.points or bonuses.birthday or bonuses.referral:
+    if program.welcome_bonus.points or bonuses.birthday or bonuses.referral or bonuses.referral_welcome:
         said = []
         if program.welcome_bonus.points:
             said.append(f"welcome {program.welcome_bonus.points}")
@@ -236,6 +236,8 @@ def program_summary(config: GatewayConfig) -> RenderableType:
         said += [
             f"referral {r.id}: {r.percent}% to {', '.join(r.referrer_segments) or 'any'}" for r in bonuses.referral
         ]
+        if bonuses.referral_welcome:
+            said.append(f"referred friend {bonuses.referral_welcome.points}")
         parts.append("bonuses: " + "; ".join(said))
     if program.promo_codes:
         parts.append(f"promo codes: {', '.join(p.code for p in program.promo_codes)}")
