@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.bitrix.config import BitrixConfig
@@ -163,6 +164,71 @@ DEFAULT_TEMPLATES = {
     "birthday": "С днём рождения, {name}! Ждём вас в наших магазинах.",
 }
 
+# Lifecycle triggers (gateway/notify/lifecycle.py): a file that names no text for one gets these.
+LIFECYCLE_TEMPLATES = {
+    "win_back": "{name}, давно вас не видели! Дарим {gift_points} бонусов, они действуют до {gift_expires}.",
+    "win_back_follow_up": "{name}, мы скучаем! Заходите — ваши бонусы ждут: {balance}.",
+    "tier_changed": "{name}, ваш уровень теперь «{tier}».",
+    "tier_close": "{name}, до уровня «{tier}» осталось купить на {missing} ₽ до {date}.",
+    "points_expired": "Сгорело бонусов: {points}. Баланс: {balance}.",
+}
+
+# The fields each trigger fills a template with: check-config rejects a template naming another.
+TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
+    "verification": frozenset({"code"}),
+    "points_accrued": frozenset({"points", "balance"}),
+    "points_spent": frozenset({"points", "balance"}),
+    "points_expiring": frozenset({"points", "date"}),
+    "birthday": frozenset({"name"}),
+    "win_back": frozenset({"name", "days", "gift_points", "gift_expires", "balance"}),
+    "win_back_follow_up": frozenset({"name", "days", "balance"}),
+    "tier_changed": frozenset({"name", "tier", "old_tier"}),
+    "tier_close": frozenset({"name", "tier", "missing", "date"}),
+    "points_expired": frozenset({"points", "balance"}),
+}
+
+
+def template_problems(topic: str, text: str) -> list[str]:
+    """What stops ``text`` from being filled by its trigger: a field it does not provide, a
+    positional ``{}``, an unbalanced brace. Empty when the template is fine."""
+    provided = TEMPLATE_FIELDS.get(topic)
+    if provided is None:
+        return []
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return [str(exc)]
+    problems = []
+    for name in fields:
+        base = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if base not in provided:
+            shown = "{" + name + "}"
+            problems.append(f"{shown} is not a field of this message (it has: {', '.join(sorted(provided))})")
+    return problems
+
+
+class WinBackConfig(BaseModel):
+    """No purchase (receipt or order) for ``after_days`` → a message, optional gift points."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_days: int = Field(default=60, ge=1, le=3650)
+    within_days: int = Field(
+        default=30, ge=1, le=3650, description="Lapses older than after_days + this are left alone (no backlog)"
+    )
+    gift_points: int = Field(default=0, ge=0, le=1_000_000)
+    gift_expiry_days: int | None = Field(default=30, ge=1, le=3650, description="None: the gift never expires")
+    follow_up_days: int | None = Field(default=None, ge=1, le=3650, description="A second message M days later")
+
+
+class TierCloseConfig(BaseModel):
+    """Turnover within ``percent`` of the next tier while the window ends within ``days``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    percent: int = Field(default=20, ge=1, le=99)
+    days: int = Field(default=14, ge=1, le=366)
+
 
 class NotificationsConfig(BaseModel):
     """Who sends customer messages, in which order, with which texts, and when not to."""
@@ -176,13 +242,39 @@ class NotificationsConfig(BaseModel):
         default_factory=lambda: {"verification": ["console"], "notification": ["console"]},
         description="Providers tried in order for each kind of message (e.g. telegram, then smsru, then smsc)",
     )
-    triggers: list[Literal["points_accrued", "points_spent", "points_expiring", "birthday"]] = Field(
-        default_factory=list, description="Which ledger events send customers a message"
-    )
+    triggers: list[
+        Literal[
+            "points_accrued",
+            "points_spent",
+            "points_expiring",
+            "birthday",
+            "win_back",
+            "tier_changed",
+            "tier_close",
+            "points_expired",
+        ]
+    ] = Field(default_factory=list, description="Which ledger events send customers a message")
     templates: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
     expiring_days: int = Field(default=7, ge=1, le=90)
     quiet_hours: QuietHours | None = None
     verification: VerificationPolicy = VerificationPolicy()
+    win_back: WinBackConfig = WinBackConfig()
+    tier_close: TierCloseConfig = TierCloseConfig()
+    since_days: int = Field(
+        default=3, ge=1, le=60, description="tier_changed, points_expired: changes this recent are announced"
+    )
+
+    def template(self, topic: str) -> str:
+        """The text for ``topic``: the file's, else the built-in one of a lifecycle trigger."""
+        return self.templates.get(topic) or LIFECYCLE_TEMPLATES[topic]
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_fillable(cls, templates: dict[str, str]) -> dict[str, str]:
+        problems = [f"{topic}: {p}" for topic, text in templates.items() for p in template_problems(topic, text)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return templates
 
     @model_validator(mode="after")
     def _chains_known(self) -> NotificationsConfig:

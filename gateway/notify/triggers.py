@@ -1,6 +1,7 @@
 """Ledger events and dates that send customers a message: points accrued or spent (from the
-``receipt.committed`` event, in the same transaction), points about to expire and birthdays
-(daily jobs). Each message has a deterministic id, so running a job twice sends nothing twice."""
+``receipt.committed`` event, in the same transaction), points about to expire, birthdays and the
+lifecycle triggers of ``gateway/notify/lifecycle.py`` (daily jobs). Each message has a
+deterministic id, so running a job twice sends nothing twice."""
 
 from __future__ import annotations
 
@@ -12,17 +13,23 @@ from typing import Any
 
 from sqlalchemy import extract
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from gateway.config import NotificationsConfig
+from gateway.ledger.accounts import add_lot, lock_account
+from gateway.ledger.context import Ctx
 from gateway.ledger.service import LoyaltyService
+from gateway.notify import lifecycle
 from gateway.notify.queue import enqueue_many
-from gateway.outbound.outbox import Event
+from gateway.outbound.outbox import Event, publish
 from gateway.store.models import Account, Card, Customer, Lot, Notification
+from gateway.store.models_program import BonusGrant
 
 log = logging.getLogger(__name__)
 
 WRITE_BATCH = 100  # messages written per transaction (two multi-row inserts: milliseconds of the write lock)
+CLIENT = "system:notify"  # who the ledger entries of win-back gifts are booked for
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class _Due:
     topic: str
     phone: str
     values: dict[str, Any]
+    customer_id: str | None = None  # lifecycle messages: also a webhook event naming the customer
+    gift: lifecycle.Gift | None = None
 
 
 class NotificationTriggers:
@@ -42,7 +51,7 @@ class NotificationTriggers:
         (a field its trigger does not provide) is logged and skipped, never stops the others
         nor the receipt whose event asked for it."""
         try:
-            return self.config.templates[topic].format(**values)
+            return self.config.template(topic).format(**values)
         except (KeyError, IndexError, ValueError, AttributeError) as exc:
             log.error(
                 "notification template %r cannot be filled (%s: %s); message skipped", topic, type(exc).__name__, exc
@@ -85,11 +94,13 @@ class NotificationTriggers:
                     self._notify(session, now, [_Due(ident, topic, customer.phone, values)])
 
     def run_daily_jobs(self, service: LoyaltyService) -> int:
-        """Points about to expire and birthdays; safe to run as often as you like.
+        """Points about to expire, birthdays and the lifecycle triggers; safe to run as often
+        as you like, on every replica.
 
         What is due is read in one read transaction with set-based queries; the messages are
         then written ``WRITE_BATCH`` at a time in multi-row inserts, skipping those already
-        written (their ids are deterministic), so a run never holds the write lock for long."""
+        written (their ids are deterministic), so a run never holds the write lock for long.
+        A win-back gift is booked in its message's batch, once per grant key."""
         now = service.clock()
         due: list[_Due] = []
         with service.db.read() as session:
@@ -97,12 +108,84 @@ class NotificationTriggers:
                 due += self._expiring(session, now)
             if "birthday" in self.config.triggers:
                 due += self._birthdays(session, now)
+            due += self._lifecycle(session, service, now)
         sent = 0
         for start in range(0, len(due), WRITE_BATCH):
             chunk = due[start : start + WRITE_BATCH]
-            with service.db.write() as session:
-                sent += self._notify(session, now, chunk)
+            for attempt in (1, 2):
+                try:
+                    with service.db.write() as session:
+                        sent += self._write_batch(session, service, now, chunk)
+                    break
+                except IntegrityError:
+                    # A replica wrote some of this batch at the same moment: the second try
+                    # finds its messages and grants and writes only the rest.
+                    if attempt == 2:
+                        raise
         return sent
+
+    def _lifecycle(self, session: Session, service: LoyaltyService, now: datetime) -> list[_Due]:
+        wanted = set(self.config.triggers)
+        found: list[lifecycle.Due] = []
+        if "win_back" in wanted:
+            found += lifecycle.win_back(session, self.config, now)
+        if "tier_changed" in wanted:
+            found += lifecycle.tier_changed(session, self.config, service.program, now)
+        if "tier_close" in wanted:
+            found += lifecycle.tier_close(session, self.config, service.program, now)
+        if "points_expired" in wanted:
+            found += lifecycle.points_expired(session, self.config, now)
+        return [_Due(d.ident, d.topic, d.phone, d.values, d.customer_id, d.gift) for d in found]
+
+    def _write_batch(self, session: Session, service: LoyaltyService, now: datetime, chunk: list[_Due]) -> int:
+        gifts = sorted((d.gift for d in chunk if d.gift is not None), key=lambda g: g.account_id)  # lock order
+        if gifts:
+            ctx = Ctx(service.db, session, service.program, now, CLIENT)
+            for gift in gifts:
+                self._grant(ctx, gift)
+        sent = self._notify(session, now, chunk)
+        events = [
+            Event(
+                f"customer.{d.topic}",
+                d.ident,
+                {"customer_id": d.customer_id, "topic": d.topic, **{k: v for k, v in d.values.items() if k != "name"}},
+            )
+            for d in chunk
+            if d.customer_id is not None
+        ]
+        if events and service.subscriptions:
+            publish(session, service.subscriptions, events, now)
+        return sent
+
+    @staticmethod
+    def _grant(ctx: Ctx, gift: lifecycle.Gift) -> None:
+        """Book the gift once: under the account lock (a replica granting the same key waits,
+        then finds the grant), through the ledger's own lot and entry."""
+        lock_account(ctx, gift.account_id)
+        if ctx.session.get(BonusGrant, gift.key) is not None:
+            return
+        lot = add_lot(
+            ctx,
+            gift.account_id,
+            "win_back",
+            gift.points,
+            entry_kind="win_back",
+            available_at=ctx.now,
+            expires_at=gift.expires_at,
+        )
+        ctx.session.add(
+            BonusGrant(
+                key=gift.key,
+                kind="win_back",
+                customer_id=gift.customer_id,
+                account_id=gift.account_id,
+                points=gift.points,
+                lot_id=lot.id,
+                description="Подарок за возвращение",
+                created_at=ctx.now,
+            )
+        )
+        ctx.session.flush()
 
     def _expiring(self, session: Session, now: datetime) -> list[_Due]:
         horizon = now + timedelta(days=self.config.expiring_days)

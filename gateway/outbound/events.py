@@ -20,6 +20,12 @@ EVENT_NAMES = (
     "card.issued",
     "card.replaced",
     "order.updated",
+    # Lifecycle triggers of the notification job (gateway/notify/lifecycle.py)
+    "customer.win_back",
+    "customer.win_back_follow_up",
+    "customer.tier_changed",
+    "customer.tier_close",
+    "customer.points_expired",
 )
 
 _BY_KIND: dict[OperationKind, tuple[str, tuple[str, ...]]] = {
