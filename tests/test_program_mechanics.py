@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -26,7 +28,7 @@ from gateway.core.pricing import PricedCart, price_cart
 from gateway.core.program import Program
 from tests.conftest import Gateway
 from tests.raw_http import basic_header, raw_request
-from tests.support import TILL, key
+from tests.support import TILL, card_with_points, key
 
 BASE: dict[str, Any] = {"name": "test", "accrual": {"percent": 5}, "redemption": {"max_share_percent": 30}}
 TEA_GUID = "6a1f5a2e-0000-4000-8000-00000000e001"  # a 1C Номенклатура Ref, as a till sends it
@@ -410,3 +412,61 @@ def test_json_api_and_the_1c_till_give_the_same_n_plus_one_and_scale(mechanics_g
     assert isinstance(till, dict) and till.get("Error") is False, till
     automatic = {g["LineUID"]: Decimal(str(g["AmountOfAutomaticDiscount"])) for g in till["Goods"]}
     assert automatic == {"1": Decimal("1133.33"), "2": Decimal("566.67")}
+
+
+# ---------------------------------------------------------------------------------------------
+# tier progress: GET /api/v1/cards/{number}/tier
+# ---------------------------------------------------------------------------------------------
+
+TIERS: dict[str, Any] = {
+    "window": {"kind": "quarter"},
+    "levels": [
+        {"code": "base", "name": "Базовый", "from_turnover": 0, "to_turnover": 10000, "cashback_percent": 5},
+        {"code": "silver", "name": "Серебряный", "from_turnover": 10000, "to_turnover": 50000, "cashback_percent": 7},
+        {"code": "gold", "name": "Золотой", "from_turnover": 50000, "cashback_percent": 10},
+    ],
+}
+
+
+def test_tier_progress_follows_the_purchases(start_gateway: Any) -> None:
+    demo = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    demo["program"].update(json.loads(json.dumps({**MECHANICS, "tiers": TIERS})))
+    gw: Gateway = start_gateway(parse_config(yaml.safe_dump(demo, allow_unicode=True, sort_keys=False), "t.yaml"))
+    gw.clock.freeze()
+    card = card_with_points(gw.service, 100)
+    today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Moscow")).date()
+    first_month = (today.month - 1) // 3 * 3 + 1
+    start = date(today.year, first_month, 1)
+    end = (date(today.year + 1, 1, 1) if first_month == 10 else date(today.year, first_month + 3, 1)) - timedelta(1)
+
+    def progress() -> dict[str, Any]:
+        reply = gw.http.get(f"/api/v1/cards/{card}/tier", headers=TILL)
+        assert reply.status_code == 200, reply.text
+        data: dict[str, Any] = reply.json()
+        return data
+
+    before = progress()
+    assert before["tier"] == {"code": "base", "name": "Базовый", "cashback_percent": "5"}
+    assert (before["qualifying_turnover"], before["window_turnover"], before["remaining"]) == (
+        "0.00",
+        "0.00",
+        "10000.00",
+    )
+    assert before["next_tier"]["code"] == "silver" and before["next_tier_from"] == "10000.00"
+    assert (before["window"], before["window_start"], before["window_end"]) == ("quarter", str(start), str(end))
+
+    # 12 000 less the 5 % scale = 11 400 paid: the purchase crosses into silver at once
+    receipt = {
+        "receipt_id": "r-tier-1",
+        "card_number": card,
+        "lines": [{"line_id": "1", "item": "COFFEE-1", "price": "12000.00", "quantity": "1"}],
+    }
+    committed = gw.http.post("/api/v1/receipts", json=receipt, headers={**TILL, **key()})
+    assert committed.status_code == 200, committed.text
+    after = progress()
+    assert after["tier"]["code"] == "silver"
+    assert (after["qualifying_turnover"], after["window_turnover"]) == ("11400.00", "11400.00")
+    assert after["next_tier"]["code"] == "gold" and after["remaining"] == "38600.00"
+    # an unknown card is the API's stable error in its own shape
+    missing = gw.http.get("/api/v1/cards/2999999999999/tier", headers=TILL)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "card_not_found"

@@ -21,7 +21,18 @@ from adapters.onec.loyaltyservice.router import build_router as build_loyaltyser
 from adapters.onec.soap.router import build_router as build_soap_router
 from contracts.errors import ErrorCode, LoyaltyError
 from gateway import __version__
-from gateway.api import accounts, campaigns, customers_profile, giftcards, operator, orders, program, registration, v1
+from gateway.api import (
+    accounts,
+    campaigns,
+    customers_profile,
+    giftcards,
+    operator,
+    orders,
+    program,
+    registration,
+    tier_progress,
+    v1,
+)
 from gateway.api.auth import Authenticator
 from gateway.api.limits import LimitsMiddleware
 from gateway.api.openapi import secure_openapi
@@ -159,6 +170,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(v1.router)
     app.include_router(customers_profile.router)  # PATCH /api/v1/customers/{id}, …/changes
+    app.include_router(tier_progress.router)  # GET /api/v1/cards/{number}/tier
     app.include_router(giftcards.router)
     app.include_router(campaigns.router)
     app.include_router(accounts.router)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -75,6 +76,7 @@ from contracts.operations import (
 from contracts.orders import OrderRecord, OrderRequest, OrderResult
 from contracts.profiles import ProfileChangesRequest, ProfileChangesResult, ProfileResult, UpdateCustomerRequest
 from gateway.core.program import Program
+from gateway.core.rules.progress import TierProgress, tier_progress
 from gateway.ledger import (
     campaign_uses,
     campaigns,
@@ -96,6 +98,7 @@ from gateway.ledger.context import Clock, Ctx, utc_now
 from gateway.ledger.idempotency import IN_FLIGHT_LEASE, run_idempotent
 from gateway.ledger.invariants import InvariantReport, check_ledger
 from gateway.ledger.mappings import MAX_ROWS, Unmapped, bounded, list_unmapped, record_unmapped
+from gateway.ledger.pricing_context import local_day, pricing_context, window_turnover
 from gateway.ledger.transaction_lookup import FoundTransaction, find_by_id_prefix
 from gateway.outbound.events import events_for
 from gateway.outbound.outbox import Event, Subscription, publish
@@ -233,6 +236,20 @@ class LoyaltyService:
 
     def lookup_customer(self, client_id: str, request: LookupCustomerRequest) -> CustomerResult:
         return self._read(client_id, customers.lookup_customer, request)
+
+    def tier_progress(self, client_id: str, card_number: str) -> TierProgress:
+        """The card owner's tier, turnover, next tier and what remains to it (read only)."""
+
+        def read(ctx: Ctx) -> TierProgress:
+            card = find_card(ctx, card_number)
+            context = pricing_context(ctx, card.account_id, None)
+            if not ctx.program.uses_turnover:  # pricing skips the turnover then; the answer shows it
+                current, previous = window_turnover(ctx.session, ctx.program, card.account_id, ctx.now)
+                context = replace(context, turnover_kopecks=current, previous_turnover_kopecks=previous)
+            on = context.on or local_day(ctx.program, ctx.now)
+            return tier_progress(ctx.program, card.number, context, on)
+
+        return self._query(client_id, read)
 
     # -- writes -----------------------------------------------------------------------------
 
