@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, union_all
+from sqlalchemy import exists, func, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -78,24 +78,38 @@ def win_back(session: Session, config: NotificationsConfig, now: datetime) -> li
     """Customers whose last purchase (a till receipt or an order) is N days old: the first
     message (with the gift) and, M days later still without a purchase, the follow-up."""
     rule = config.win_back
+    first_due = now - timedelta(days=rule.after_days)
+    oldest = first_due - timedelta(days=rule.within_days + (rule.follow_up_days or 0))
+    # The job runs every few minutes: it reads only purchases of the lapse window (an index
+    # range on receipts' created_at), then drops the accounts that bought since — never a
+    # GROUP BY over every receipt ever made.
     purchases = union_all(
-        sa_select(col(Receipt.account_id).label("account_id"), col(Receipt.created_at).label("at")),
-        sa_select(col(Order.account_id).label("account_id"), col(Order.created_at).label("at")),
+        sa_select(col(Receipt.account_id).label("account_id"), col(Receipt.created_at).label("at")).where(
+            col(Receipt.created_at) > oldest, col(Receipt.created_at) <= first_due
+        ),
+        sa_select(col(Order.account_id).label("account_id"), col(Order.created_at).label("at")).where(
+            col(Order.created_at) > oldest, col(Order.created_at) <= first_due
+        ),
     ).subquery()
     last = (
         sa_select(purchases.c.account_id, func.max(purchases.c.at).label("last"))
         .group_by(purchases.c.account_id)
         .subquery()
     )
-    first_due = now - timedelta(days=rule.after_days)
-    oldest = first_due - timedelta(days=rule.within_days + (rule.follow_up_days or 0))
+    bought_since = union_all(
+        sa_select(col(Receipt.account_id)).where(
+            col(Receipt.account_id) == last.c.account_id, col(Receipt.created_at) > first_due
+        ),
+        sa_select(col(Order.account_id)).where(
+            col(Order.account_id) == last.c.account_id, col(Order.created_at) > first_due
+        ),
+    )
     rows = session.execute(
         sa_select(col(Customer.id), col(Customer.phone), col(Customer.name), col(Account.id), last.c.last)
         .join(Account, col(Account.id) == last.c.account_id)
         .join(Customer, col(Customer.id) == col(Account.customer_id))
         .where(
-            last.c.last <= first_due,
-            last.c.last > oldest,
+            ~exists(bought_since),
             col(Customer.phone).is_not(None),
             col(Customer.merged_into).is_(None),
         )
@@ -181,7 +195,7 @@ def tier_close(session: Session, config: NotificationsConfig, program: Program, 
     _, start, end = tiers.window.bounds(today)
     if (end - today).days > config.tier_close.days:
         return []
-    # Only accounts that bought in the window can be close; read them first, then their turnover.
+    # Only accounts that bought in the window can be close: read them first, then their turnover.
     window_start = local_midnight(program, start)
     buyers = session.execute(
         sa_select(col(Customer.id), col(Customer.phone), col(Customer.name), col(Customer.tier), col(Account.id))
@@ -190,7 +204,10 @@ def tier_close(session: Session, config: NotificationsConfig, program: Program, 
             col(Customer.phone).is_not(None),
             col(Customer.merged_into).is_(None),
             col(Account.id).in_(
-                sa_select(col(Receipt.account_id)).where(col(Receipt.created_at) >= window_start).distinct()
+                union_all(
+                    sa_select(col(Receipt.account_id)).where(col(Receipt.created_at) >= window_start),
+                    sa_select(col(Order.account_id)).where(col(Order.updated_at) >= window_start),
+                )
             ),
         )
     ).all()
