@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
-from gateway.config import load_config
+from adapters.bitrix.config import Bitrix24Config, BitrixConfig, PortalConfig
+from contracts.operations import LookupCustomerRequest
+from gateway.config import GatewayConfig, load_config
+from gateway.store.models_bitrix import Bitrix24Event
 from gateway.store.models_program import StatusChange
 from tests.conftest import Gateway, json_of
-from tests.support import OPERATOR, SITE, TILL, key
+from tests.fake_bitrix24 import FakeBitrix24
+from tests.support import OPERATOR, SITE, TILL, key, live_server
 
 BUILDING = Path(__file__).resolve().parent.parent / "gateway" / "demo" / "programs" / "building-materials.yaml"
 CARD, OTHER = "2700000020011", "2700000020028"
@@ -164,3 +168,73 @@ def test_bad_input_gets_a_stable_error_and_changes_nothing(gw: Gateway) -> None:
     assert changes(gw, customer_id) == [] and gw.ledger_snapshot() == before
     profile = call(gw, "GET", f"/api/v1/customers/{customer_id}/profile", None, OPERATOR, idem={})
     assert profile["customer"]["email"] == "one@example.ru" and profile["customer"]["segment"] == "retail"
+
+
+# -- Bitrix24: a contact changed in the CRM changes the customer through the same operation ------
+
+MEMBER = "b2c3d4e5f60718293a4b5c6d7e8f9001"
+APP_TOKEN = "app-token-profile-20"
+
+
+def _b24_config(demo_config: GatewayConfig, webhook_url: str) -> GatewayConfig:
+    portal = PortalConfig(
+        member_id=MEMBER,
+        domain="shop.bitrix24.ru",
+        application_token=APP_TOKEN,
+        webhook_url=webhook_url,
+        card_field="UF_CRM_LOYALTY_CARD",
+    )
+    bitrix = (demo_config.bitrix or BitrixConfig()).model_copy(update={"bitrix24": Bitrix24Config(portals=[portal])})
+    return demo_config.model_copy(update={"bitrix": bitrix})
+
+
+def _b24_event(gw: Gateway, event: str, contact_id: str, ts: str) -> None:
+    """The form Bitrix24 posts to an outbound webhook (tests/test_bitrix24.py has its source)."""
+    form = {
+        "event": event,
+        "event_handler_id": "17",
+        "data[FIELDS][ID]": contact_id,
+        "ts": ts,
+        "auth[domain]": "shop.bitrix24.ru",
+        "auth[client_endpoint]": "https://shop.bitrix24.ru/rest/",
+        "auth[server_endpoint]": "https://oauth.bitrix.info/rest/",
+        "auth[member_id]": MEMBER,
+        "auth[application_token]": APP_TOKEN,
+    }
+    response = gw.http.post("/bitrix24/events", data=form)
+    assert response.status_code == 200, response.text
+    assert gw.relay is not None
+    assert gw.relay.run_once().delivered == 1
+
+
+def test_a_bitrix24_contact_update_changes_the_customer_through_the_profile_operation(
+    start_gateway: Any, demo_config: GatewayConfig
+) -> None:
+    fake = FakeBitrix24()
+    with live_server(fake.app()) as base:
+        fake.contacts["77"] = {
+            "ID": "77",
+            "NAME": "Ольга",
+            "PHONE": [{"ID": "1", "VALUE_TYPE": "WORK", "VALUE": "+7 912 000-20-77"}],
+        }
+        gw: Gateway = start_gateway(config=_b24_config(demo_config, fake.webhook_url(base)))
+        _b24_event(gw, "ONCRMCONTACTADD", "77", "1716200000")
+        customer = gw.service.lookup_customer("site", LookupCustomerRequest(phone="+79120002077"))
+        assert (customer.name, customer.email) == ("Ольга", None)
+
+        fake.contacts["77"] |= {"LAST_NAME": "Смирнова", "EMAIL": [{"ID": "2", "VALUE": "Olga@Example.ru"}]}
+        _b24_event(gw, "ONCRMCONTACTUPDATE", "77", "1716200100")
+        changed = gw.service.lookup_customer("site", LookupCustomerRequest(phone="+79120002077"))
+        assert (changed.customer_id, changed.name, changed.email) == (
+            customer.customer_id,
+            "Ольга Смирнова",
+            "olga@example.ru",
+        )
+        history = changes(gw, customer.customer_id)
+        assert [(c["field"], c["new_value"]) for c in history] == [("name", "О***"), ("email", "o***@example.ru")]
+        # The same contact delivered again changes and records nothing more.
+        _b24_event(gw, "ONCRMCONTACTUPDATE", "77", "1716200200")
+        assert changes(gw, customer.customer_id) == history
+        with gw.service.db.read() as session:
+            details = [r.detail for r in session.exec(select(Bitrix24Event).order_by(col(Bitrix24Event.id))).all()]
+        assert [d.split(":")[0] for d in details if d] == ["registered", "updated", "already a customer"]

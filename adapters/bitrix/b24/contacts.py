@@ -2,10 +2,11 @@
 
 A contact event fetches the whole contact (``crm.contact.get``) with the REST client and makes
 sure the person is a loyalty customer: found by phone, e-mail or card number, or else
-registered (with the card from the configured user field, if any). The ledger has no "update
-customer" operation, so changes of name or contact data of an existing customer are not copied.
-Every registration runs under a key derived from the portal, the contact and what is
-registered, so a redelivered message never registers twice.
+registered (with the card from the configured user field, if any). An existing customer takes
+the contact's name, e-mail and birth date through the ledger's profile change (``update_customer``,
+recorded in the customer's change history); the phone stays, as it is how the customer is found.
+Every registration or change runs under a key derived from the portal, the contact and what it
+writes, so a redelivered message never registers or records twice.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from adapters.bitrix.b24.client import Bitrix24Client, Bitrix24Error
 from adapters.bitrix.config import Bitrix24Config, PortalConfig
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import CustomerResult, LookupCustomerRequest, RegisterCustomerRequest
+from contracts.profiles import UpdateCustomerRequest
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.phones import mask_phone, normalize_phone
 from gateway.ledger.service import LoyaltyService
@@ -117,7 +119,7 @@ def sync_contact(
         return "ignored", "the contact has no phone, e-mail or card number"
     found = _existing(service, portal.client, keys)
     if found is not None:
-        return "processed", f"already a customer: {found.customer_id}"
+        return _update(service, portal, contact, email, found)
     request = RegisterCustomerRequest(
         phone=phone,
         email=email,
@@ -137,6 +139,30 @@ def sync_contact(
         "Bitrix24 contact %s registered as customer %s (phone %s)", contact_id, customer.customer_id, mask_phone(phone)
     )
     return "processed", f"registered: {customer.customer_id}"
+
+
+def _update(
+    service: LoyaltyService, portal: PortalConfig, contact: Contact, email: str | None, found: CustomerResult
+) -> tuple[str, str]:
+    """Copy what the contact changed onto the customer; what the contact leaves empty stays."""
+    changes: dict[str, Any] = {}
+    if contact.name and contact.name != found.name:
+        changes["name"] = contact.name
+    if email and email != found.email:
+        changes["email"] = email
+    if contact.birth_date and contact.birth_date != found.birth_date:
+        changes["birth_date"] = contact.birth_date
+    if not changes:
+        return "processed", f"already a customer: {found.customer_id}"
+    request = UpdateCustomerRequest(customer_id=found.customer_id, **changes)
+    key = f"b24:{portal.member_id}:contact:{contact.id}:update:{canonical_hash('b24-contact-update', request)[:16]}"
+    try:
+        result = service.update_customer(portal.client, key, request)
+    except LoyaltyError as exc:
+        if exc.code == ErrorCode.CUSTOMER_ALREADY_EXISTS:  # the e-mail belongs to another customer
+            return "failed", f"e-mail taken by customer {exc.details.get('customer_id', '')}"
+        raise
+    return "processed", f"updated: {found.customer_id} ({', '.join(result.changed) or 'no change'})"
 
 
 class Bitrix24Deliverer:
