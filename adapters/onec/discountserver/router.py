@@ -23,6 +23,7 @@ from gateway import xmlsafe
 from gateway.config import ClientConfig
 from gateway.ledger.context import Ctx
 from gateway.ledger.service import LoyaltyService
+from gateway.soap_envelope import CONTENT_TYPE, Version
 
 log = logging.getLogger("adapters.onec.discountserver")
 DESCRIPTOR = "DiscountService.1cws"
@@ -30,10 +31,10 @@ PATHS = (f"/ws/{DESCRIPTOR}", f"/{{publication:path}}/ws/{DESCRIPTOR}")
 ALLOWED_KINDS = ("till",)
 
 
-def _fault(version: wire.Version, error: wire.Fault, status: int = 500) -> Response:
+def _fault(version: Version, error: wire.Fault, status: int = 500) -> Response:
     headers = {"WWW-Authenticate": 'Basic realm="discount-server", charset="UTF-8"'} if status == 401 else None
     return Response(
-        wire.fault(version, error), status_code=status, media_type=wire.CONTENT_TYPE[version], headers=headers
+        wire.fault(version, error), status_code=status, media_type=CONTENT_TYPE[version], headers=headers
     )
 
 
@@ -161,7 +162,7 @@ def build_router() -> APIRouter:
         return Response(wsdl.wsdl(str(request.url.replace(query=""))), media_type="text/xml; charset=utf-8")
 
     async def operation(request: Request) -> Response:
-        version: wire.Version = "1.2" if "application/soap+xml" in request.headers.get("content-type", "") else "1.1"
+        version: Version = "1.2" if "application/soap+xml" in request.headers.get("content-type", "") else "1.1"
         body = await _read_body(request)
         if body is None:
             return _fault(version, wire.Fault("validation_error", "Сообщение больше допустимого размера"))
@@ -187,7 +188,7 @@ def build_router() -> APIRouter:
         except Exception:
             log.exception("discount server %s by %s failed", call.operation.name, client.id)
             return _fault(call.version, wire.Fault("internal_error", "Внутренняя ошибка шлюза", sender=False))
-        return Response(payload, media_type=wire.CONTENT_TYPE[call.version])
+        return Response(payload, media_type=CONTENT_TYPE[call.version])
 
     for path in PATHS:
         router.add_api_route(path, description, methods=["GET"])

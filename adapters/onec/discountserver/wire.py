@@ -20,19 +20,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
-from typing import Literal
 
 from lxml import etree
 
 from adapters.onec.discountserver.schema import BY_NAME, NS, XS, XSI, Operation
+from gateway.soap_envelope import SOAP11, SOAP12, SoapFault, Version, local, operation_of
 
-SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-Version = Literal["1.1", "1.2"]
-CONTENT_TYPE: dict[Version, str] = {
-    "1.1": "text/xml; charset=utf-8",
-    "1.2": "application/soap+xml; charset=utf-8",
-}
 RETURNED_TYPE = {
     "ПолучитьДанныеПоследнейПокупки": "РезультатЗапросаОПоследнейПокупке",
     "ПолучитьОстатокБонусов": "РезультатЗапросаОБонусах",
@@ -44,14 +37,8 @@ _NIL_GUID = "00000000-0000-0000-0000-000000000000"
 MAX_ROWS = 10_000
 
 
-class Fault(Exception):
-    """Answered as a SOAP Fault; the store logs ``message`` (``ОписаниеОшибки()``) in its event log."""
-
-    def __init__(self, code: str, message: str, *, sender: bool = True) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.sender = sender
+# Answered as a SOAP Fault; the store logs its message (``ОписаниеОшибки()``) in its event log.
+Fault = SoapFault
 
 
 @dataclass(frozen=True)
@@ -61,19 +48,10 @@ class Call:
     element: etree._Element
 
 
-def _local(node: etree._Element) -> str:
-    return str(etree.QName(node).localname)
-
-
 def open_call(root: etree._Element) -> Call:
-    qname = etree.QName(root)
-    if qname.localname != "Envelope" or qname.namespace not in (SOAP11, SOAP12):
-        raise Fault("validation_error", "Ожидался SOAP-конверт (SOAP 1.1 или 1.2)")
-    version: Version = "1.1" if qname.namespace == SOAP11 else "1.2"
-    body = root.find(f"{{{qname.namespace}}}Body")
-    if body is None or len(body) == 0:
-        raise Fault("validation_error", "В SOAP-конверте нет тела (Body)")
-    element = body[0]
+    version, element = operation_of(
+        root, not_envelope="Ожидался SOAP-конверт (SOAP 1.1 или 1.2)", no_body="В SOAP-конверте нет тела (Body)"
+    )
     name = etree.QName(element)
     operation = BY_NAME.get(str(name.localname))
     if name.namespace != NS or operation is None:
@@ -82,7 +60,7 @@ def open_call(root: etree._Element) -> Call:
 
 
 def children(node: etree._Element, name: str) -> list[etree._Element]:
-    return [child for child in node if isinstance(child.tag, str) and _local(child) == name]
+    return [child for child in node if isinstance(child.tag, str) and local(child) == name]
 
 
 def child(node: etree._Element, name: str) -> etree._Element | None:

@@ -5,34 +5,17 @@ default namespace with unprefixed children."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from lxml import etree
 
 from adapters.onec.soap.wsdl import NS
+from gateway.soap_envelope import SOAP11, SOAP12, SoapFault, Version, local, operation_of
 
-SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSD = "http://www.w3.org/2001/XMLSchema"
-Version = Literal["1.1", "1.2"]
-CONTENT_TYPE: dict[Version, str] = {
-    "1.1": "text/xml; charset=utf-8",
-    "1.2": "application/soap+xml; charset=utf-8",
-}
 OPERATIONS = ("ProcessRequest", "ProcessRequestInfo")
 # Manzana's namespace, unprefixed (lxml takes None for the default prefix; its stubs say str).
 DEFAULT_NS: dict[str, str] = {None: NS}  # type: ignore[dict-item]
-
-
-class SoapFault(Exception):
-    """Answered as a SOAP Fault: ``sender`` faults are the client's, others ours."""
-
-    def __init__(self, code: str, message: str, *, sender: bool = True) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.sender = sender
 
 
 @dataclass(frozen=True)
@@ -45,19 +28,10 @@ class Incoming:
         return local(self.operation) == "ProcessRequestInfo"
 
 
-def local(element: etree._Element) -> str:
-    return str(etree.QName(element).localname)
-
-
 def open_envelope(root: etree._Element) -> Incoming:
-    qname = etree.QName(root)
-    if qname.localname != "Envelope" or qname.namespace not in (SOAP11, SOAP12):
-        raise SoapFault("validation_error", "not a SOAP envelope (SOAP 1.1 or 1.2)")
-    version: Version = "1.1" if qname.namespace == SOAP11 else "1.2"
-    body = root.find(f"{{{qname.namespace}}}Body")
-    if body is None or len(body) == 0:
-        raise SoapFault("validation_error", "the envelope has no Body")
-    operation = body[0]
+    version, operation = operation_of(
+        root, not_envelope="not a SOAP envelope (SOAP 1.1 or 1.2)", no_body="the envelope has no Body"
+    )
     op_name = etree.QName(operation)
     if op_name.namespace != NS:
         raise SoapFault("validation_error", f"unknown namespace {op_name.namespace!r}; expected {NS}")

@@ -5,7 +5,8 @@
 * ``BonusRequest`` with ``RequestReference`` (ours): releases the hold an earlier Soft cheque made,
   named by the ``TransactionID`` of its reply (as ``Rollback`` does).
 * ``ContactInfoUpdateRequest`` (ours): registers the customer — flat fields or ``ContactID`` and
-  ``Attribute`` Key/Value pairs; a repeat for a known card is a no-op.
+  ``Attribute`` Key/Value pairs; for a known card (or phone) it changes the customer's name,
+  e-mail and birth date through the ledger's profile change, and a repeat changes nothing.
 
 Business outcomes come back in the response (``ReturnCode`` 0 = ok, otherwise a number and a
 Russian ``Message``), as Manzana clients expect; a message with any request that cannot be read is
@@ -15,6 +16,7 @@ a SOAP Fault, and then none of its requests was executed.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,17 +25,19 @@ from pydantic import ValidationError
 
 from adapters.onec.soap import cheques, reading, replies
 from adapters.onec.soap.cheques import Call
-from adapters.onec.soap.envelope import SoapFault, local
 from adapters.onec.soap.reading import Node
 from adapters.onec.soap.replies import el
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import (
     BalanceRequest,
     CancelRequest,
+    CustomerResult,
     LookupCustomerRequest,
     RegisterCustomerRequest,
 )
+from contracts.profiles import UpdateCustomerRequest
 from gateway.ledger.transaction_lookup import FoundTransaction
+from gateway.soap_envelope import SoapFault, local
 
 __all__ = ["Call", "process", "request_summary"]
 
@@ -152,6 +156,7 @@ def _contact(node: Node) -> Executor:
                     if failure.code != ErrorCode.CARD_NOT_FOUND:
                         raise
                 else:
+                    _update_known(call, known, registration)
                     reply = replies.ok(tag, request_id, call.now, None)
                     reply.append(el("CardNumber", card))
                     reply.append(el("ContactID", known.customer_id))
@@ -167,6 +172,26 @@ def _contact(node: Node) -> Executor:
         return reply
 
     return run
+
+
+def _update_known(call: Call, known: CustomerResult, given: RegisterCustomerRequest) -> None:
+    """What the message says differently of a known customer goes through ``update_customer``
+    (one transaction, recorded in the customer's change history); fields it leaves out stay."""
+    changes: dict[str, Any] = {}
+    if given.name and given.name != known.name:
+        changes["name"] = given.name
+    if given.email and given.email.strip().lower() != known.email:
+        changes["email"] = given.email
+    if given.birth_date and given.birth_date != known.birth_date:
+        changes["birth_date"] = given.birth_date
+    if not changes:
+        return
+    update = UpdateCustomerRequest(customer_id=known.customer_id, **changes)
+    # A fresh key per call: a key by content would swallow a change back to a value the customer
+    # had before (A → B → A → B). Repeats are still safe — the patch sets absolute values, a
+    # repeat finds nothing different and never gets here, and the ledger compares under the
+    # account's lock.
+    call.service.update_customer(call.client.id, f"soap-contact-update:{uuid.uuid4()}", update)
 
 
 READERS: dict[str, tuple[str, Callable[[Node], Executor]]] = {

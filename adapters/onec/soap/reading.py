@@ -16,8 +16,8 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 from pydantic import ValidationError
 
-from adapters.onec.soap.envelope import SoapFault, local
 from contracts.operations import CartLine
+from gateway.soap_envelope import SoapFault, local
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 CARD_PATTERN = re.compile(r"^[0-9A-Za-z\-_]{1,64}$")

@@ -14,22 +14,23 @@ from starlette.concurrency import run_in_threadpool
 from adapters.onec.soap import envelope, handlers, wsdl
 from contracts.errors import LoyaltyError
 from gateway import xmlsafe
+from gateway.soap_envelope import CONTENT_TYPE, SoapFault, Version
 
 log = logging.getLogger("adapters.onec.soap")
 PATH = "/soap/loyalty"
 
 
-def _version_hint(request: Request) -> envelope.Version:
+def _version_hint(request: Request) -> Version:
     content_type = request.headers.get("content-type", "")
     return "1.2" if "application/soap+xml" in content_type else "1.1"
 
 
-def _fault(version: envelope.Version, error: envelope.SoapFault, status: int | None = None) -> Response:
+def _fault(version: Version, error: SoapFault, status: int | None = None) -> Response:
     if status is None:
         status = 400 if version == "1.2" and error.sender else 500
     headers = {"WWW-Authenticate": 'Basic realm="loyalty-soap", charset="UTF-8"'} if status == 401 else None
     return Response(
-        envelope.fault(version, error), status_code=status, media_type=envelope.CONTENT_TYPE[version], headers=headers
+        envelope.fault(version, error), status_code=status, media_type=CONTENT_TYPE[version], headers=headers
     )
 
 
@@ -48,39 +49,39 @@ def build_router() -> APIRouter:
         version = _version_hint(request)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > xmlsafe.MAX_BYTES:
-            return _fault(version, envelope.SoapFault("validation_error", "message too large"))
+            return _fault(version, SoapFault("validation_error", "message too large"))
         body = bytearray()
         async for chunk in request.stream():
             body.extend(chunk)
             if len(body) > xmlsafe.MAX_BYTES:
-                return _fault(version, envelope.SoapFault("validation_error", "message too large"))
+                return _fault(version, SoapFault("validation_error", "message too large"))
         try:
             client = request.app.state.authenticator.from_header(request.headers.get("authorization"))
         except LoyaltyError as exc:
-            return _fault(version, envelope.SoapFault(exc.code.value, exc.message), status=401)
+            return _fault(version, SoapFault(exc.code.value, exc.message), status=401)
         try:
             incoming = envelope.open_envelope(xmlsafe.parse(bytes(body), request.headers.get("content-type")))
         except xmlsafe.UnsafeXml as exc:
-            return _fault(version, envelope.SoapFault("validation_error", str(exc)))
-        except envelope.SoapFault as exc:
+            return _fault(version, SoapFault("validation_error", str(exc)))
+        except SoapFault as exc:
             return _fault(version, exc)
         service = request.app.state.service
         call = handlers.Call(service=service, client=client, now=service.clock())
         try:
             payload = await run_in_threadpool(handlers.process, call, incoming.operation)
-        except envelope.SoapFault as exc:
+        except SoapFault as exc:
             return _fault(incoming.version, exc)
         except LoyaltyError as exc:
-            return _fault(incoming.version, envelope.SoapFault(exc.code.value, exc.message))
+            return _fault(incoming.version, SoapFault(exc.code.value, exc.message))
         except ValidationError as exc:  # a value no operation accepts is the client's error
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            return _fault(incoming.version, envelope.SoapFault("validation_error", f"{where}: {first['msg']}"))
+            return _fault(incoming.version, SoapFault("validation_error", f"{where}: {first['msg']}"))
         except Exception:
             log.exception(
                 "SOAP ProcessRequest by %s failed: %s", client.id, handlers.request_summary(incoming.operation)
             )
-            return _fault(incoming.version, envelope.SoapFault("internal_error", "unexpected failure", sender=False))
-        return Response(envelope.reply(incoming.version, payload), media_type=envelope.CONTENT_TYPE[incoming.version])
+            return _fault(incoming.version, SoapFault("internal_error", "unexpected failure", sender=False))
+        return Response(envelope.reply(incoming.version, payload), media_type=CONTENT_TYPE[incoming.version])
 
     return router
