@@ -470,3 +470,45 @@ def test_tier_progress_follows_the_purchases(start_gateway: Any) -> None:
     # an unknown card is the API's stable error in its own shape
     missing = gw.http.get("/api/v1/cards/2999999999999/tier", headers=TILL)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "card_not_found"
+
+
+def test_an_n_plus_one_receipt_refunded_in_parts_adds_up_to_the_whole(mechanics_gateway: Gateway) -> None:
+    """A booked N+1 receipt returned unit by unit: the money, the points given back and the
+    points taken back add up to exactly the receipt's, and the ledger's invariants hold."""
+    gw = mechanics_gateway
+    card = card_with_points(gw.service, 500)
+    receipt = {
+        "receipt_id": "r-n1",
+        "card_number": card,
+        "points_to_spend": 301,
+        "lines": [
+            {"line_id": "1", "item": "TEA-1", "price": "333.33", "quantity": "3"},
+            {"line_id": "2", "item": "TEA-2", "price": "100.01", "quantity": "1"},
+            {"line_id": "3", "item": "COFFEE-1", "price": "57.77", "quantity": "1"},
+        ],
+    }
+    booked = gw.http.post("/api/v1/receipts", json=receipt, headers={**TILL, **key()})
+    assert booked.status_code == 200, booked.text
+    result = booked.json()
+    # four teas: one free, the cheapest (100.01) spread 999.99 : 100.01 over the tea lines
+    assert [ln["discount"] for ln in result["lines"]] == ["90.92", "9.09", "0.00"]
+    assert result["points_spent"] == 301
+    parts = [("1", "1"), ("2", "1"), ("1", "2"), ("3", "1")]
+    money, returned, reversed_ = Decimal(0), 0, 0
+    for number, (line_id, quantity) in enumerate(parts):
+        refund = {
+            "refund_id": f"rf-{number}",
+            "lines": [{"line_id": line_id, "quantity": quantity}],
+        }
+        reply = gw.http.post("/api/v1/receipts/r-n1/refunds", json=refund, headers={**TILL, **key()})
+        assert reply.status_code == 200, reply.text
+        data = reply.json()
+        money += Decimal(data["amount_refunded"])
+        returned += data["points_returned"]
+        reversed_ += data["points_reversed"]
+        assert data["points_returned"] >= 0 and data["points_reversed"] >= 0
+    assert money == Decimal(result["total_amount"]) - Decimal(result["total_discount"])
+    assert (returned, reversed_) == (result["points_spent"], result["points_accrued"])
+    balance = gw.http.get(f"/api/v1/cards/{card}/balance", headers=TILL).json()
+    assert balance["balance"] == 500
+    gw.assert_invariants()
