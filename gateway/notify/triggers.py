@@ -29,6 +29,9 @@ from gateway.store.models_program import BonusGrant
 log = logging.getLogger(__name__)
 
 WRITE_BATCH = 100  # messages written per transaction (two multi-row inserts: milliseconds of the write lock)
+# Messages with win-back gift points per transaction: each books a lot under its account lock
+# (~3.5 ms on SQLite), so 25 keep the write lock under ~100 ms while the tills are selling.
+GIFT_BATCH = 25
 CLIENT = "system:notify"  # who the ledger entries of win-back gifts are booked for
 
 
@@ -98,7 +101,7 @@ class NotificationTriggers:
         as you like, on every replica.
 
         What is due is read in one read transaction with set-based queries; the messages are
-        then written ``WRITE_BATCH`` at a time in multi-row inserts, skipping those already
+        then written ``WRITE_BATCH`` at a time (``GIFT_BATCH`` with gifts) in multi-row inserts, skipping those already
         written (their ids are deterministic), so a run never holds the write lock for long.
         A win-back gift is booked in its message's batch, once per grant key."""
         now = service.clock()
@@ -109,9 +112,12 @@ class NotificationTriggers:
             if "birthday" in self.config.triggers:
                 due += self._birthdays(session, now)
             due += self._lifecycle(session, service, now)
+        plain = [d for d in due if d.gift is None]
+        gifted = [d for d in due if d.gift is not None]
+        chunks = [plain[i : i + WRITE_BATCH] for i in range(0, len(plain), WRITE_BATCH)]
+        chunks += [gifted[i : i + GIFT_BATCH] for i in range(0, len(gifted), GIFT_BATCH)]
         sent = 0
-        for start in range(0, len(due), WRITE_BATCH):
-            chunk = due[start : start + WRITE_BATCH]
+        for chunk in chunks:
             for attempt in (1, 2):
                 try:
                     with service.db.write() as session:
