@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 from sqlmodel import col, select
 
 from adapters.bitrix.config import Bitrix24Config, BitrixConfig, PortalConfig
+from adapters.onec.soap.wsdl import NS
 from contracts.operations import LookupCustomerRequest
 from gateway.config import GatewayConfig, load_config
 from gateway.store.models_bitrix import Bitrix24Event
@@ -238,3 +240,50 @@ def test_a_bitrix24_contact_update_changes_the_customer_through_the_profile_oper
         with gw.service.db.read() as session:
             details = [r.detail for r in session.exec(select(Bitrix24Event).order_by(col(Bitrix24Event.id))).all()]
         assert [d.split(":")[0] for d in details if d] == ["registered", "updated", "already a customer"]
+
+
+# -- SOAP: ContactInfoUpdateRequest (ours; no public client sends it) for a known card --------
+
+
+def _contact_update(card: str, first: str, last: str, email: str) -> bytes:
+    body = (
+        f'<tns:ProcessRequest xmlns:tns="{NS}"><tns:request><tns:ContactInfoUpdateRequest>'
+        f"<tns:RequestID>cu-1</tns:RequestID><tns:DateTime>2026-11-23T12:00:00+03:00</tns:DateTime>"
+        f"<tns:Card><tns:CardNumber>{card}</tns:CardNumber></tns:Card>"
+        f"<tns:EmailAddress>{email}</tns:EmailAddress>"
+        f"<tns:FirstName>{first}</tns:FirstName><tns:LastName>{last}</tns:LastName>"
+        f"</tns:ContactInfoUpdateRequest></tns:request></tns:ProcessRequest>"
+    )
+    envelope = (
+        '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    )
+    return envelope.encode("utf-8")
+
+
+def test_a_soap_contact_update_of_a_known_card_changes_the_customer(gateway: Gateway) -> None:
+    """The message shape is the served WSDL's (``adapters/onec/soap/wsdl.py``), sent as raw bytes."""
+    customer_id = register(gateway, CARD, "+79990020011", name="Иван")
+    headers = {
+        "Content-Type": "text/xml; charset=utf-8",
+        "SOAPAction": f'"{NS}/ProcessRequest"',
+        **TILL,
+    }
+
+    def send() -> etree._Element:
+        response = gateway.http.post(
+            "/soap/loyalty", content=_contact_update(CARD, "Иван", "Орлов", "io@example.ru"), headers=headers
+        )
+        assert response.status_code == 200, response.text
+        return etree.fromstring(response.content)
+
+    root = send()
+    assert root.findtext(f".//{{{NS}}}ReturnCode") == "0"
+    assert root.findtext(f".//{{{NS}}}ContactID") == customer_id
+    found = gateway.service.lookup_customer("site", LookupCustomerRequest(card_number=CARD))
+    assert (found.name, found.email) == ("Иван Орлов", "io@example.ru")
+    history = changes(gateway, customer_id)
+    assert [(c["field"], c["client_id"]) for c in history] == [("name", "tills"), ("email", "tills")]
+    # The same message again (clients resend) changes and records nothing more.
+    assert send().findtext(f".//{{{NS}}}ReturnCode") == "0"
+    assert changes(gateway, customer_id) == history

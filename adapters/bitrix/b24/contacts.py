@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -155,7 +156,10 @@ def _update(
     if not changes:
         return "processed", f"already a customer: {found.customer_id}"
     request = UpdateCustomerRequest(customer_id=found.customer_id, **changes)
-    key = f"b24:{portal.member_id}:contact:{contact.id}:update:{canonical_hash('b24-contact-update', request)[:16]}"
+    # A fresh key per delivery: a key by content would swallow a change back to a value the
+    # contact had before (A → B → A → B). A redelivery is still safe: the patch sets absolute
+    # values, so it finds nothing different and never gets here.
+    key = f"b24:{portal.member_id}:contact:{contact.id}:update:{uuid.uuid4()}"
     try:
         result = service.update_customer(portal.client, key, request)
     except LoyaltyError as exc:
