@@ -179,4 +179,3 @@ def documents_of(request: OrderRequest) -> list[OrderDocument]:
 def shares_of(request: OrderRequest, priced: Sequence[PricedOrderLine]) -> list[TurnoverShare]:
     """What the order's shipments and returns add to its customer's turnover."""
     return order_turnover(priced, documents_of(request), cancelled=request.cancelled)
-

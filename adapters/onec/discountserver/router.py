@@ -33,9 +33,7 @@ ALLOWED_KINDS = ("till",)
 
 def _fault(version: Version, error: wire.Fault, status: int = 500) -> Response:
     headers = {"WWW-Authenticate": 'Basic realm="discount-server", charset="UTF-8"'} if status == 401 else None
-    return Response(
-        wire.fault(version, error), status_code=status, media_type=CONTENT_TYPE[version], headers=headers
-    )
+    return Response(wire.fault(version, error), status_code=status, media_type=CONTENT_TYPE[version], headers=headers)
 
 
 class Handler:
