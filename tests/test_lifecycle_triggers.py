@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -37,6 +38,7 @@ from gateway.config import (
     parse_config,
 )
 from gateway.ledger.service import LoyaltyService
+from gateway.notify import triggers as triggers_module
 from gateway.notify.triggers import NotificationTriggers
 from gateway.store.models import LedgerEntry, Notification, OutboxMessage
 from gateway.store.models_program import BonusGrant
@@ -274,3 +276,39 @@ def test_check_config_names_the_template_its_field_and_line(tmp_path: Path) -> N
     good = tmp_path / "good.yaml"
     good.write_text(text.replace("{bonus}", "{gift_points}"), encoding="utf-8")
     assert CliRunner().invoke(cli, ["check-config", str(good)]).exit_code == 0
+
+
+def test_two_replicas_at_once_give_each_gift_once(
+    service: LoyaltyService, config: GatewayConfig, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers run the job at the same moment (small batches, so they interleave): every
+    lapsed customer gets one win-back and one gift, and the ledger stays consistent."""
+    monkeypatch.setattr(triggers_module, "GIFT_BATCH", 3)
+    cards = [f"27000000001{n:02d}" for n in range(12)]
+    for n, card in enumerate(cards):
+        register(service, card, f"Клиент {n}")
+        buy(service, card, 1000)
+    set_time(clock, noon(date(2026, 2, 14)))
+    before = {card: balance(service, card) for card in cards}
+    results: list[int] = []
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            results.append(NotificationTriggers(config.notifications).run_daily_jobs(service))
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures
+    assert sum(results) == len(cards)
+    assert len(messages(service, "win_back")) == len(cards)
+    assert all(balance(service, card) == before[card] + 300 for card in cards)
+    with service.db.read() as session:
+        assert len(session.exec(select(BonusGrant).where(BonusGrant.kind == "win_back")).all()) == len(cards)
+    assert len(events(service, "customer.win_back")) == len(cards)
+    assert service.check().ok
