@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from contracts.errors import ErrorCode, LoyaltyError
@@ -139,7 +140,10 @@ def update_customer(ctx: Ctx, req: UpdateCustomerRequest) -> ProfileResult:
         )
         changed.append(name)
     ctx.session.add(customer)
-    ctx.session.flush()
+    try:
+        ctx.session.flush()
+    except IntegrityError as exc:  # another customer took this e-mail at the same moment
+        raise LoyaltyError(ErrorCode.CUSTOMER_ALREADY_EXISTS, field="email") from exc
     return profile_result(ctx, customer, changed)
 
 
