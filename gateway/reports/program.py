@@ -26,9 +26,9 @@ from gateway.reports.purchases import (
 
 # How ledger entry kinds add up in the summary; whatever is not listed is an adjustment or a
 # transfer (imports, merges), so the flows always reconcile with the liability.
-ACCRUED = ("accrual", "birthday", "referral")
+ACCRUED = ("accrual", "birthday", "referral", "win_back")
 FLOWS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
-    ("accrued", ACCRUED, "Начислено баллов (покупки, дни рождения, рефералы)", "Points accrued"),
+    ("accrued", ACCRUED, "Начислено баллов (покупки, дни рождения, рефералы, подарки вернувшимся)", "Points accrued"),
     ("welcome", ("welcome",), "Приветственные баллы", "Welcome points"),
     ("spent", ("spend",), "Списано баллов в оплату", "Points spent"),
     ("expired", ("expire",), "Сгорело баллов", "Points expired"),
