@@ -24,7 +24,7 @@ from gateway.ledger.context import Ctx
 from gateway.ledger.customers import customer_result
 from gateway.ledger.merge import refuse_merged
 from gateway.ledger.pricing_context import local_day
-from gateway.store.models import Account, Card, Customer
+from gateway.store.models import Account, Customer
 from gateway.store.models_profiles import ProfileChange
 
 PERSONAL = frozenset({"name", "email", "birth_date"})
@@ -52,20 +52,6 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def _referrer(ctx: Ctx, req: UpdateCustomerRequest) -> Customer | None:
-    if req.referrer_card is not None:
-        card = ctx.session.get(Card, req.referrer_card)
-        if card is None:
-            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_card=req.referrer_card)
-        return ctx.session.get(Customer, card.customer_id)
-    if req.referrer_customer_id is not None:
-        found = ctx.session.get(Customer, req.referrer_customer_id)
-        if found is None:
-            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_customer_id=req.referrer_customer_id)
-        return found
-    return None
-
-
 def _wanted(ctx: Ctx, customer: Customer, req: UpdateCustomerRequest) -> dict[str, object]:
     """Field -> new value of everything the request asks for, validated before anything is written."""
     wanted: dict[str, object] = {name: None for name in req.clear if name != "referrer"}
@@ -88,7 +74,7 @@ def _wanted(ctx: Ctx, customer: Customer, req: UpdateCustomerRequest) -> dict[st
                 ErrorCode.VALIDATION_ERROR, f"unknown segment (known: {known})", field="segment", segment=req.segment
             )
         wanted["segment"] = req.segment
-    referrer = _referrer(ctx, req)
+    referrer = program_status.referrer_named(ctx, req.referrer_card, req.referrer_customer_id)
     if referrer is not None:
         if referrer.id == customer.id:
             raise LoyaltyError(ErrorCode.VALIDATION_ERROR, "a customer cannot refer themselves", field="referrer")

@@ -172,16 +172,18 @@ def after_order(ctx: Ctx, account_id: str, transaction_id: str) -> None:
         )
 
 
-def _referrer_of(ctx: Ctx, req: RegisterCustomerRequest) -> Customer | None:
-    if req.referrer_card is not None:
-        card = ctx.session.get(Card, req.referrer_card)
+def referrer_named(ctx: Ctx, referrer_card: str | None, referrer_customer_id: str | None) -> Customer | None:
+    """The referrer a registration or a profile change names, by card or by customer id (None
+    when it names none); an unknown one is ``referrer_not_found``."""
+    if referrer_card is not None:
+        card = ctx.session.get(Card, referrer_card)
         if card is None:
-            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_card=req.referrer_card)
+            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_card=referrer_card)
         return ctx.session.get(Customer, card.customer_id)
-    if req.referrer_customer_id is not None:
-        found = ctx.session.get(Customer, req.referrer_customer_id)
+    if referrer_customer_id is not None:
+        found = ctx.session.get(Customer, referrer_customer_id)
         if found is None:
-            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_customer_id=req.referrer_customer_id)
+            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_customer_id=referrer_customer_id)
         return found
     return None
 
@@ -193,7 +195,7 @@ def check_registration(ctx: Ctx, req: RegisterCustomerRequest) -> None:
         raise LoyaltyError(
             ErrorCode.VALIDATION_ERROR, f"unknown segment (known: {known})", field="segment", segment=req.segment
         )
-    _referrer_of(ctx, req)
+    referrer_named(ctx, req.referrer_card, req.referrer_customer_id)
 
 
 def on_registration(ctx: Ctx, customer: Customer, req: RegisterCustomerRequest) -> None:
@@ -202,7 +204,7 @@ def on_registration(ctx: Ctx, customer: Customer, req: RegisterCustomerRequest) 
     segment = req.segment or ctx.program.default_segment
     if segment is not None:
         set_segment(ctx, customer, segment, local_day(ctx.program, ctx.now), "registration")
-    referrer = _referrer_of(ctx, req)
+    referrer = referrer_named(ctx, req.referrer_card, req.referrer_customer_id)
     if referrer is not None and referrer.id != customer.id:
         customer.referrer_id = referrer.id
         ctx.session.add(customer)
