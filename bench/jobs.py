@@ -205,13 +205,8 @@ class TillLoad:
 
     @contextmanager
     def running(self) -> Iterator[TillLoad]:
-        thread = threading.Thread(target=self.run, name="tills", daemon=True)
-        thread.start()
-        try:
+        with _in_background(self.run, self._stop, "tills"):
             yield self
-        finally:
-            self._stop.set()
-            thread.join(timeout=60)
 
 
 @dataclass
@@ -234,13 +229,20 @@ class LockProbe:
 
     @contextmanager
     def running(self) -> Iterator[LockProbe]:
-        thread = threading.Thread(target=self.run, name="lock-probe", daemon=True)
-        thread.start()
-        try:
+        with _in_background(self.run, self._stop, "lock-probe"):
             yield self
-        finally:
-            self._stop.set()
-            thread.join(timeout=60)
+
+
+@contextmanager
+def _in_background(target: Callable[[], None], stop: threading.Event, name: str) -> Iterator[None]:
+    """Run ``target`` in a thread for the duration of the block; ``stop`` tells it to end."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=60)
 
 
 def measure(
