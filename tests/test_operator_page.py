@@ -48,6 +48,7 @@ def browser() -> Iterator[Any]:
 
 
 def test_replay_button_resolves_a_stuck_hold(gateway: Gateway, browser: Any) -> None:
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
@@ -65,8 +66,18 @@ def test_replay_button_resolves_a_stuck_hold(gateway: Gateway, browser: Any) -> 
     assert browser.find_element(By.ID, "ledger-status").text.startswith("Ledger consistent")
 
     row.find_element(By.TAG_NAME, "button").click()
-    # click() returns once the form is submitted, not when the next page has loaded
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(row))
+
+    def left_the_page(_driver: Any) -> bool:
+        # click() returns once the form is submitted, not when the next page has loaded. The old
+        # row is gone once touching it fails: StaleElementReference, or Chromium's "node does
+        # not belong to the document" (a plain WebDriverException) when the page swaps mid-check.
+        try:
+            row.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(browser, 20).until(left_the_page)
     flash = WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "flash"))).text
     assert flash == f"{item_id}: voided, points released"
     assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-item="{item_id}"]') == []
