@@ -168,12 +168,18 @@ def test_the_dashboard_shows_the_period_with_charts_drawn(shop: Gateway, browser
 
 def test_the_filters_narrow_every_widget(shop: Gateway, browser: Any) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base = shop.url.replace("http://", "http://operator:demo-operator@")
     browser.get(f"{base}/dashboard")
     Select(browser.find_element(By.NAME, "zone")).select_by_value("spb")
     browser.find_element(By.CSS_SELECTOR, "#filters button").click()
+    # click() returns once the form is sent, not when the filtered page has loaded
+    WebDriverWait(browser, 20).until(
+        lambda driver: (
+            "zone=spb" in driver.current_url and driver.execute_script("return document.readyState") == "complete"
+        )
+    )
     kpi = browser.find_element(By.CSS_SELECTOR, '.kpi[data-metric="turnover"] .value')
     assert kpi.text.startswith("550,00")
     assert "zone=spb" in browser.current_url
