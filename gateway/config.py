@@ -52,7 +52,7 @@ class ClientConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
-    kind: Literal["till", "site", "erp", "operator"]
+    kind: Literal["till", "site", "erp", "operator", "marketer"]
     name: str | None = None
     login: str | None = Field(default=None, description="HTTP Basic login (may be Cyrillic)")
     password: str | None = None

@@ -99,6 +99,7 @@ def basic(login: str, password: str) -> dict[str, str]:
 TILL = basic("касса", "demo-till")
 SITE = basic("site", "demo-site")
 OPERATOR = basic("operator", "demo-operator")
+MARKETER = basic("marketer", "demo-marketer")
 
 
 def key() -> dict[str, str]:

@@ -35,7 +35,7 @@ from gateway.reports import make_filters, run_report
 from gateway.reports.base import Report
 from gateway.store.db import Database
 from tests.conftest import Gateway
-from tests.support import OPERATOR, TILL, FakeClock
+from tests.support import MARKETER, OPERATOR, TILL, FakeClock, key
 
 PROGRAM: dict[str, Any] = {
     "name": "reports-test",
@@ -414,6 +414,23 @@ def test_reports_over_http_need_operator_credentials(gateway: Gateway) -> None:
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     listing = gateway.http.get("/api/v1/reports", headers=OPERATOR).json()
     assert {"summary", "top_customers", "rfm", "stuck", "pairs"} <= {r["name"] for r in listing["reports"]}
+
+
+def test_a_marketer_reads_reports_and_the_dashboard_but_books_nothing_and_sees_no_ledger_tools(
+    gateway: Gateway,
+) -> None:
+    assert gateway.http.get("/api/v1/reports/summary", headers=MARKETER).status_code == 200
+    assert gateway.http.get("/dashboard", headers=MARKETER).status_code == 200
+    hold = gateway.http.post(
+        "/api/v1/holds", headers={**MARKETER, **key()}, json={"card_number": "2700000000014", "points": 10}
+    )
+    assert hold.status_code == 403 and hold.json()["error"]["code"] == "forbidden"
+    assert gateway.http.get("/api/v1/cards/2700000000014/balance", headers=MARKETER).status_code == 403
+    assert gateway.http.get("/api/v1/ledger/check", headers=MARKETER).status_code == 403
+    assert gateway.http.get("/operator", headers=MARKETER).status_code == 403
+    # Nor may its credentials book through a till protocol (1C «Сервер лояльности»).
+    till_call = gateway.http.get("/hs/loyaltyservice/getcardtypes", headers=MARKETER)
+    assert till_call.status_code >= 400
 
 
 def test_reports_over_http_in_json_csv_and_xlsx(gateway: Gateway) -> None:

@@ -26,7 +26,7 @@ from fastapi import Request
 from contracts.errors import ErrorCode, LoyaltyError
 from gateway.config import ClientConfig
 
-Capability = Literal["loyalty", "gift_cards.issue", "operator"]
+Capability = Literal["loyalty", "gift_cards.issue", "operator", "reports", "marketing"]
 
 ROLE_MATRIX: dict[str, frozenset[Capability]] = {
     # The till, the site and the ERP run the loyalty flow (price, hold, book, return, look up,
@@ -34,7 +34,10 @@ ROLE_MATRIX: dict[str, frozenset[Capability]] = {
     "till": frozenset({"loyalty"}),
     "site": frozenset({"loyalty"}),
     "erp": frozenset({"loyalty"}),
-    "operator": frozenset({"loyalty", "gift_cards.issue", "operator"}),
+    "operator": frozenset({"loyalty", "gift_cards.issue", "operator", "reports", "marketing"}),
+    # A marketer reads reports and the dashboard and runs mailings and grants to an audience; it
+    # books no purchases, issues no value by hand and sees neither the ledger check nor the stuck list.
+    "marketer": frozenset({"reports", "marketing"}),
 }
 
 # The caller's address, set by the limits middleware for every request: the protocol adapters
@@ -108,8 +111,14 @@ class Authenticator:
     clients: tuple[ClientConfig, ...]
     failures: FailedLogins = field(default_factory=FailedLogins)
 
-    def from_header(self, header: str | None, address: str | None = None) -> ClientConfig:
-        address = address if address is not None else caller_address.get()
+    def from_header(
+        self, header: str | None, address: str | None = None, capability: Capability | None = None
+    ) -> ClientConfig:
+        """The client the header names; with ``capability``, refused (403) unless its role has it."""
+        client = self._identify(header, address if address is not None else caller_address.get())
+        return client if capability is None else require(client, capability)
+
+    def _identify(self, header: str | None, address: str | None) -> ClientConfig:
         if not header:
             raise LoyaltyError(ErrorCode.UNAUTHORIZED, "credentials required")
         scheme, _, value = header.partition(" ")
@@ -176,8 +185,29 @@ def current_client(request: Request) -> ClientConfig:
     return client
 
 
+def loyalty_client(request: Request) -> ClientConfig:
+    """The loyalty flow (price, hold, book, return, look up, register): every role but the marketer's."""
+    return require(current_client(request), "loyalty")
+
+
 def require_operator(request: Request) -> ClientConfig:
     client = current_client(request)
     if not may(client, "operator"):
         raise LoyaltyError(ErrorCode.FORBIDDEN, "operator credentials required")
+    return client
+
+
+def require_reports(request: Request) -> ClientConfig:
+    """Reports and the dashboard: operators and marketers."""
+    client = current_client(request)
+    if not may(client, "reports"):
+        raise LoyaltyError(ErrorCode.FORBIDDEN, "operator or marketer credentials required")
+    return client
+
+
+def require_marketing(request: Request) -> ClientConfig:
+    """Mailings and grants to an audience: operators and marketers."""
+    client = current_client(request)
+    if not may(client, "marketing"):
+        raise LoyaltyError(ErrorCode.FORBIDDEN, "operator or marketer credentials required")
     return client

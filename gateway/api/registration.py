@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
 
 from contracts.operations import CardNumber, CustomerResult, RegisterCustomerRequest
-from gateway.api.auth import current_client, require_operator
+from gateway.api.auth import loyalty_client, require_operator
 from gateway.config import ClientConfig
 from gateway.notify.cascade import provider_stats
 from gateway.notify.verification import PhoneVerification
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
-Client = Annotated[ClientConfig, Depends(current_client)]
+Client = Annotated[ClientConfig, Depends(loyalty_client)]
 
 
 class CodeRequest(BaseModel):

@@ -1,6 +1,6 @@
 """Reports over HTTP: ``/api/v1/reports`` (JSON, CSV, XLSX) and the ``/dashboard`` page.
 
-Both need operator credentials. Thin: parse the period and filters, run the report, render it.
+Both need operator or marketer credentials. Thin: parse the period and filters, run the report, render it.
 The dashboard is server-rendered with inline SVG charts — no script, nothing fetched elsewhere.
 """
 
@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from contracts.errors import ErrorCode, LoyaltyError
-from gateway.api.auth import require_operator
+from gateway.api.auth import require_reports
 from gateway.config import ClientConfig
 from gateway.ledger.service import LoyaltyService
 from gateway.reports import REPORTS, Filters, Report, ReportError, make_filters, run_report
@@ -26,7 +26,7 @@ from gateway.reports.charts import bars, columns
 from gateway.reports.export import MEDIA_TYPES, Format, render, to_json
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-Reader = Annotated[ClientConfig, Depends(require_operator)]
+Reader = Annotated[ClientConfig, Depends(require_reports)]
 
 
 class ReportQuery:

@@ -47,13 +47,13 @@ from contracts.operations import (
     RegisterCustomerRequest,
     ReplaceCardRequest,
 )
-from gateway.api.auth import current_client, require, require_operator
+from gateway.api.auth import loyalty_client, require, require_operator
 from gateway.config import ClientConfig
 from gateway.ledger.service import LoyaltyService
 
 router = APIRouter(prefix="/api/v1", tags=["loyalty"])
 
-Client = Annotated[ClientConfig, Depends(current_client)]
+Client = Annotated[ClientConfig, Depends(loyalty_client)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

@@ -58,7 +58,7 @@ def dispatch(
         if authorization is None and store.find_session(service.db, cookie, ttl, service.clock()) is not None:
             return exchange.checkauth(service, cfg, cfg.client, cookie)
         try:
-            client = authenticator.from_header(authorization)
+            client = authenticator.from_header(authorization, capability="loyalty")
         except LoyaltyError:
             return text("failure", exchange.AUTH_FAILED)
         if client.id != cfg.client:

@@ -165,7 +165,8 @@ def build_router() -> APIRouter:
         if body is None:
             return _fault(version, wire.Fault("validation_error", "Сообщение больше допустимого размера"))
         try:
-            client = request.app.state.authenticator.from_header(request.headers.get("authorization"))
+            authenticator = request.app.state.authenticator
+            client = authenticator.from_header(request.headers.get("authorization"), capability="loyalty")
         except LoyaltyError as exc:
             return _fault(version, wire.Fault(exc.code.value, "Неверное имя пользователя или пароль"), status=401)
         if client.kind not in ALLOWED_KINDS:

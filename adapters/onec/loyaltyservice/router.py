@@ -768,7 +768,8 @@ async def handle(request: Request, method: str) -> Response:
         return _error("json", cfg, ErrorCode.NOT_FOUND, f"метод {method[:64]}", status=404)
     handler, kind = entry
     try:
-        client = request.app.state.authenticator.from_header(request.headers.get("authorization"))
+        authenticator = request.app.state.authenticator
+        client = authenticator.from_header(request.headers.get("authorization"), capability="loyalty")
     except LoyaltyError as exc:
         return _error(kind, cfg, exc.code, None, status=401)
     service: LoyaltyService = request.app.state.service

@@ -56,7 +56,8 @@ def build_router() -> APIRouter:
             if len(body) > xmlsafe.MAX_BYTES:
                 return _fault(version, SoapFault("validation_error", "message too large"))
         try:
-            client = request.app.state.authenticator.from_header(request.headers.get("authorization"))
+            authenticator = request.app.state.authenticator
+            client = authenticator.from_header(request.headers.get("authorization"), capability="loyalty")
         except LoyaltyError as exc:
             return _fault(version, SoapFault(exc.code.value, exc.message), status=401)
         try:
