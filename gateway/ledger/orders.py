@@ -51,8 +51,8 @@ from gateway.ledger.accounts import (
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.context import Ctx
 from gateway.ledger.hold_states import HoldStatus, move
+from gateway.ledger.holds import keep_held as _keep_held
 from gateway.ledger.movements import allocate, return_spent, reverse_earned
-from gateway.ledger.points import _keep_held
 from gateway.ledger.pricing_context import pricing_context
 from gateway.store.models import Card, Hold, Lot
 from gateway.store.models_orders import Order, OrderFeed, OrderHistory

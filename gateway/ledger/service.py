@@ -78,6 +78,7 @@ from contracts.profiles import ProfileChangesRequest, ProfileChangesResult, Prof
 from gateway.core.program import Program
 from gateway.core.rules.progress import TierProgress, tier_progress
 from gateway.ledger import (
+    calculation,
     campaign_uses,
     campaigns,
     companies,
@@ -86,11 +87,14 @@ from gateway.ledger import (
     giftcard_history,
     giftcards,
     history,
+    hold_expiry,
+    holds,
     merge,
     orders,
-    points,
     profiles,
     promos,
+    receipts,
+    refunds,
     till,
 )
 from gateway.ledger.accounts import balance_of, find_card
@@ -229,7 +233,7 @@ class LoyaltyService:
     # -- reads ------------------------------------------------------------------------------
 
     def calculate(self, client_id: str, request: CalculateRequest) -> CalculateResult:
-        return self._read(client_id, points.calculate, request)
+        return self._read(client_id, calculation.calculate, request)
 
     def balance(self, client_id: str, request: BalanceRequest) -> BalanceResult:
         return self._read(client_id, lambda ctx, req: balance_of(ctx, find_card(ctx, req.card_number)), request)
@@ -254,10 +258,10 @@ class LoyaltyService:
     # -- writes -----------------------------------------------------------------------------
 
     def hold(self, client_id: str, key: str, request: HoldRequest) -> HoldResult:
-        return self._write(client_id, key, OperationKind.HOLD, points.hold, request, HoldResult)
+        return self._write(client_id, key, OperationKind.HOLD, holds.hold, request, HoldResult)
 
     def capture(self, client_id: str, key: str, request: CaptureRequest) -> HoldResult:
-        return self._write(client_id, key, OperationKind.CAPTURE, points.capture, request, HoldResult)
+        return self._write(client_id, key, OperationKind.CAPTURE, holds.capture, request, HoldResult)
 
     def find_holds(
         self, client_id: str, card_number: str, tag: str | None, statuses: tuple[str, ...] = ("open", "captured")
@@ -266,7 +270,7 @@ class LoyaltyService:
         now = self.clock()
         with self.db.read() as session:
             ctx = Ctx(self.db, session, self.program, now, client_id)
-            return points.find_holds(ctx, card_number, tag, statuses)
+            return holds.find_holds(ctx, card_number, tag, statuses)
 
     def find_transaction(self, client_id: str, id_prefix: str) -> FoundTransaction | None:
         """This client's receipt (else hold) whose id starts with ``id_prefix`` — for protocols
@@ -287,19 +291,19 @@ class LoyaltyService:
         """Attach the last calculated cart to an unresolved hold (overwrites; safe to repeat)."""
         now = self.clock()
         with self.db.write() as session:
-            points.remember_cart(Ctx(self.db, session, self.program, now, client_id), hold_id, lines)
+            holds.remember_cart(Ctx(self.db, session, self.program, now, client_id), hold_id, lines)
 
     def commit(self, client_id: str, key: str, request: CommitRequest) -> CommitResult:
-        return self._write(client_id, key, OperationKind.COMMIT, points.commit, request, CommitResult)
+        return self._write(client_id, key, OperationKind.COMMIT, receipts.commit, request, CommitResult)
 
     def offline_commit(self, client_id: str, key: str, request: OfflineReceiptRequest) -> CommitResult:
-        return self._write(client_id, key, OperationKind.OFFLINE_COMMIT, points.offline_commit, request, CommitResult)
+        return self._write(client_id, key, OperationKind.OFFLINE_COMMIT, receipts.offline_commit, request, CommitResult)
 
     def cancel(self, client_id: str, key: str, request: CancelRequest) -> CancelResult:
-        return self._write(client_id, key, OperationKind.CANCEL, points.cancel, request, CancelResult)
+        return self._write(client_id, key, OperationKind.CANCEL, holds.cancel, request, CancelResult)
 
     def refund(self, client_id: str, key: str, request: RefundRequest) -> RefundResult:
-        return self._write(client_id, key, OperationKind.REFUND, points.refund, request, RefundResult)
+        return self._write(client_id, key, OperationKind.REFUND, refunds.refund, request, RefundResult)
 
     def register_customer(self, client_id: str, key: str, request: RegisterCustomerRequest) -> CustomerResult:
         return self._write(
@@ -509,7 +513,7 @@ class LoyaltyService:
         now = self.clock()
         with self.db.write() as session:
             ctx = Ctx(self.db, session, self.program, now, "system:sweeper")
-            resolved = points.sweep_expired_holds(ctx, limit or self.program.holds.sweep_batch)
+            resolved = hold_expiry.sweep_expired_holds(ctx, limit or self.program.holds.sweep_batch)
             resolved += giftcards.sweep(ctx, limit or self.program.holds.sweep_batch)
             self.publish_events(session, ctx.events, now)
             return resolved

@@ -47,8 +47,10 @@ from gateway.ledger.context import Ctx
 from gateway.ledger.customers import lookup_customer
 from gateway.ledger.giftcards import _amounts, _get, _result, _usable, redeem, refund
 from gateway.ledger.hold_states import HoldStatus, move
+from gateway.ledger.holds import CART_LINES as _CART
+from gateway.ledger.holds import hold_result, keep_held, void_hold
 from gateway.ledger.movements import allocate
-from gateway.ledger.points import _CART, _commit_result, _keep_held, hold_result, void_hold
+from gateway.ledger.receipts import commit_result
 from gateway.store.models import Customer, GiftCardHold, Hold, Receipt
 
 MAX_TILL_AMOUNT = Decimal("100000000")  # a till's single payment never reaches 100 million roubles
@@ -199,7 +201,7 @@ def write_off(ctx: Ctx, req: TillWriteOffRequest) -> HoldResult:
         if points > available:
             raise LoyaltyError(ErrorCode.INSUFFICIENT_POINTS, requested=points, available=available)
         row = _new_hold(ctx, account.id, card.number, points, req.tag, req.ttl_seconds)
-    _keep_held(ctx, row, points)
+    keep_held(ctx, row, points)
     move(row, HoldStatus.CAPTURED, ctx.now)
     row.captured_points = points
     row.expires_at = ctx.now + timedelta(seconds=req.window_seconds or ctx.program.holds.capture_window_seconds)
@@ -300,7 +302,7 @@ def booked_by_gateway(ctx: Ctx, account_id: str, receipt_id: str, points: int | 
     row.receipt_id = claim
     ctx.session.add(row)
     ctx.session.flush()
-    return _commit_result(ctx, receipt, find_card(ctx, receipt.card_number))
+    return commit_result(ctx, receipt, find_card(ctx, receipt.card_number))
 
 
 # ---------------------------------------------------------------------------------------------

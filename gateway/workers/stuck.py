@@ -37,7 +37,7 @@ from contracts.operations import (
 from contracts.orders import OrderRequest
 from gateway.ledger import journal
 from gateway.ledger.context import Ctx
-from gateway.ledger.points import resolve_due_hold
+from gateway.ledger.hold_expiry import resolve_due_hold
 from gateway.ledger.service import LoyaltyService
 from gateway.outbound.relay import Relay
 from gateway.store.models import Hold, JournalEntry, OutboxMessage
