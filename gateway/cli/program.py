@@ -22,6 +22,7 @@ from gateway.cli.common import console
 from gateway.config import ConfigError, GatewayConfig, _line_index, load_config
 from gateway.core.program import Program
 from gateway.core.rules.base import kopecks_text, roubles_to_kopecks
+from gateway.core.rules.ladders import Ladder
 from gateway.core.rules.validation import program_warnings
 from gateway.core.simulation import simulate as simulate_cart
 
@@ -211,6 +212,8 @@ def program_summary(config: GatewayConfig) -> RenderableType:
                 f"{level.max_share_percent}%" if level.max_share_percent is not None else "",
             )
         parts.append(table)
+    for ladder in program.ladders:
+        parts.append(_ladder_table(ladder))
     if program.discounts.rules:
         tree = Tree(Text(f"discount tree: the root combines by {program.discounts.combine}"))
         stack = [tree]
@@ -242,6 +245,27 @@ def program_summary(config: GatewayConfig) -> RenderableType:
     if program.promo_codes:
         parts.append(f"promo codes: {', '.join(p.code for p in program.promo_codes)}")
     return Group(*parts)
+
+
+def _ladder_table(ladder: Ladder) -> Table:
+    """A ladder beside the retail tiers (partners by quarterly turnover): its levels and benefits."""
+    table = Table(
+        title=f"ladder {ladder.code}" + (f" «{ladder.name}»" if ladder.name else "")
+        + f": segments {', '.join(ladder.segments)}, turnover over {ladder.window.describe()}",
+        title_justify="left",
+    )
+    for column in ("level", "code", "turnover from", "below", "cashback", "max paid by points"):
+        table.add_column(column)
+    for level in ladder.ordered():
+        table.add_row(
+            level.label,
+            level.code,
+            _money(level.from_turnover),
+            _money(level.to_turnover) if level.to_turnover is not None else "—",
+            f"{level.cashback_percent}%",
+            f"{level.max_share_percent}%" if level.max_share_percent is not None else "",
+        )
+    return table
 
 
 def _catalogue(program: Program) -> list[RenderableType]:

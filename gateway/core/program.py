@@ -28,8 +28,9 @@ from gateway.core.rules.bonuses import Bonuses
 from gateway.core.rules.catalogue import Catalogue
 from gateway.core.rules.conditions import When
 from gateway.core.rules.discounts import DiscountPolicy
+from gateway.core.rules.ladders import Ladder
 from gateway.core.rules.segments import Segment
-from gateway.core.rules.tiers import TierPolicy, TierWindow
+from gateway.core.rules.tiers import TierLadder, TierLevel, TierPolicy, TierWindow
 from gateway.core.rules.validation import validate_program
 from gateway.core.timezones import TimeZoneName
 
@@ -142,6 +143,9 @@ class Program(Section):
     catalogue: Catalogue = Catalogue()
     segments: list[Segment] = Field(default_factory=list)
     tiers: TierPolicy | None = None
+    ladders: list[Ladder] = Field(
+        default_factory=list, description="Tier ladders of their own segments beside `tiers` (rules/ladders.py)"
+    )
     discounts: DiscountPolicy = DiscountPolicy()
     bonuses: Bonuses = Bonuses()
 
@@ -170,6 +174,26 @@ class Program(Section):
         or a calendar quarter when the program has no tiers."""
         return self.tiers.window if self.tiers is not None else TierWindow()
 
+    def ladder(self, segment: str | None) -> TierLadder | None:
+        """The ladder a customer of ``segment`` is placed on: the ladder naming the segment,
+        else the retail ``tiers`` when they take it, else none."""
+        found = next((ladder for ladder in self.ladders if segment in ladder.segments), None)
+        if found is not None:
+            return found
+        return self.tiers if self.tiers is not None and self.tiers.applies_to(segment) else None
+
+    def window_for(self, segment: str | None) -> TierWindow:
+        """The window a customer of ``segment`` has their turnover counted in: their ladder's."""
+        ladder = self.ladder(segment)
+        return ladder.window if ladder is not None else self.turnover_window
+
+    def all_ladders(self) -> list[TierLadder]:
+        return ([self.tiers] if self.tiers is not None else []) + list(self.ladders)
+
+    def tier_level(self, code: str | None) -> TierLevel | None:
+        """A level of any ladder by its code (codes are unique across ladders)."""
+        return next((level for ladder in self.all_ladders() if (level := ladder.level(code)) is not None), None)
+
     def conditions(self) -> list[When]:
         """Every ``when`` of the program's rules."""
         return (
@@ -180,7 +204,7 @@ class Program(Section):
 
     @property
     def uses_turnover(self) -> bool:
-        return self.tiers is not None or any(
+        return bool(self.all_ladders()) or any(
             w.turnover_from is not None or w.turnover_below is not None for w in self.conditions()
         )
 

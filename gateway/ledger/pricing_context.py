@@ -10,7 +10,7 @@ migration imported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 
 from sqlalchemy import ColumnElement, Select, and_, func, union_all
@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from gateway.core.program import Program
 from gateway.core.rules.context import PricingContext, Referrer
+from gateway.core.rules.tiers import TierWindow
 from gateway.ledger.context import Ctx
 from gateway.store.models import Account, Card, Customer, Receipt, ReceiptLine
 from gateway.store.models_accounts import AccountMember
@@ -70,16 +71,19 @@ def turnovers_between(
     return {str(account): int(kopecks or 0) for account, kopecks in rows}
 
 
-def window_turnover(session: Session, program: Program, account_id: str, moment: datetime) -> tuple[int, int]:
-    """(turnover of the current window up to ``moment``, turnover of the previous window)."""
-    return window_turnovers(session, program, [account_id], moment).get(account_id, (0, 0))
+def window_turnover(
+    session: Session, program: Program, account_id: str, moment: datetime, window: TierWindow | None = None
+) -> tuple[int, int]:
+    """(turnover of the current window up to ``moment``, turnover of the previous window);
+    ``window``: the customer's ladder's (``program.window_for(segment)``), default the tiers'."""
+    return window_turnovers(session, program, [account_id], moment, window).get(account_id, (0, 0))
 
 
 def window_turnovers(
-    session: Session, program: Program, account_ids: Sequence[str], moment: datetime
+    session: Session, program: Program, account_ids: Sequence[str], moment: datetime, window: TierWindow | None = None
 ) -> dict[str, tuple[int, int]]:
     """``window_turnover`` of many accounts (absent: no turnover in either window)."""
-    window = program.turnover_window
+    window = window or program.turnover_window
     previous_start, start, _ = window.bounds(local_day(program, moment))
     current = turnovers_between(session, account_ids, local_midnight(program, start), moment, up_to=True)
     previous = (
@@ -88,6 +92,22 @@ def window_turnovers(
         else {}
     )
     return {account: (current.get(account, 0), previous.get(account, 0)) for account in {*current, *previous}}
+
+
+def ladder_turnovers(
+    session: Session, program: Program, segments: Mapping[str, str | None], moment: datetime
+) -> dict[str, tuple[int, int]]:
+    """``window_turnovers`` of many accounts, each in the window of its customer's ladder
+    (``segments``: account → stored segment): one statement per distinct window, so a batch
+    of retail customers and partners is still read in two."""
+    by_window: dict[TierWindow, list[str]] = {}
+    for account, segment in segments.items():
+        stored = segment if program.segment(segment) is not None else program.default_segment
+        by_window.setdefault(program.window_for(stored), []).append(account)
+    found: dict[str, tuple[int, int]] = {}
+    for window, accounts in by_window.items():
+        found.update(window_turnovers(session, program, accounts, moment, window))
+    return found
 
 
 def has_purchases(session: Session, account_id: str, exclude_order: str | None = None) -> bool:
@@ -154,13 +174,20 @@ def pricing_context(
     if customer is None:
         return PricingContext(on=on, store=store)
     program = ctx.program  # read only what the program's rules can use: a till waits for this
-    current, previous = window_turnover(ctx.session, program, account_id, moment) if program.uses_turnover else (0, 0)
+    segment = (
+        customer.segment
+        if customer.segment is not None or not program.segments
+        else contacts_segment(ctx.session, account_id)
+    )
+    # turnover in the window of the customer's ladder (retail tiers or their segment's ladder)
+    window = program.window_for(segment if program.segment(segment) is not None else program.default_segment)
+    current, previous = (
+        window_turnover(ctx.session, program, account_id, moment, window) if program.uses_turnover else (0, 0)
+    )
     return PricingContext(
         on=on,
         store=store,
-        segment=customer.segment
-        if customer.segment is not None or not program.segments
-        else contacts_segment(ctx.session, account_id),
+        segment=segment,
         tier=customer.tier,
         birth_date=customer.birth_date,
         first_purchase=program.uses_first_purchase and not has_purchases(ctx.session, account_id, order),

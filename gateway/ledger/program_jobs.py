@@ -31,7 +31,7 @@ from gateway.core.rules.conditions import birthday_passed_within
 from gateway.core.rules.segments import add_months
 from gateway.ledger.accounts import add_lot, lock_account
 from gateway.ledger.context import Ctx
-from gateway.ledger.pricing_context import local_day, window_turnovers
+from gateway.ledger.pricing_context import ladder_turnovers, local_day
 from gateway.ledger.program_status import (
     effective_segment,
     recalculate_tier,
@@ -54,7 +54,7 @@ CLIENT = "system:program"
 def needed(program: Program) -> bool:
     """Whether the program has anything for the daily job to do."""
     return bool(
-        program.tiers is not None
+        program.all_ladders()
         or program.bonuses.birthday is not None
         or any(segment.becomes for segment in program.segments)
     )
@@ -162,7 +162,7 @@ def worth_a_look(service: LoyaltyService, customer_ids: list[str], day: date) ->
             .where(col(Customer.id).in_(customer_ids))
         ).all()
         turnovers = (
-            window_turnovers(session, program, [row[1] for row in rows], now) if program.tiers is not None else {}
+            ladder_turnovers(session, program, {row[1]: row[2] for row in rows}, now) if program.all_ladders() else {}
         )
         bonus = program.bonuses.birthday
         birthday_keys: dict[str, str] = {}

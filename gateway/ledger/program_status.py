@@ -97,11 +97,10 @@ def tier_decision(
     """The tier a customer moves to and the turnover that qualifies them, or None when the tier
     stays: up always, down if the program downgrades (never with ``only_up``: what a purchase
     books may only raise a tier, the daily job lowers it). Pure: the daily job decides a whole
-    batch with it before it locks anyone."""
-    tiers = program.tiers
+    batch with it before it locks anyone. The ladder is the segment's (``program.ladder``): a
+    level stored from another ladder (the customer changed segment) gives way to this one's."""
+    tiers = program.ladder(segment)  # the retail tiers or the ladder of the customer's segment
     if tiers is None:
-        return None
-    if not tiers.applies_to(segment):
         return None if only_up or stored_tier is None else (None, 0)
     qualifying = tiers.window.qualifying(current, previous)
     target = tiers.level_for(qualifying)
@@ -123,13 +122,15 @@ def recalculate_tier(
     only_up: bool = False,
     transaction_id: str | None = None,
 ) -> int:
-    """Set the tier the window's turnover gives (``tier_decision``)."""
-    if ctx.program.tiers is None:
+    """Set the tier the window's turnover gives (``tier_decision``), in the window of the
+    customer's ladder."""
+    if not ctx.program.all_ladders():
         return 0
     segment = effective_segment(ctx.program, customer)
     current, previous = (0, 0)
-    if ctx.program.tiers.applies_to(segment):
-        current, previous = window_turnover(ctx.session, ctx.program, account_id, ctx.now)
+    if ctx.program.ladder(segment) is not None:
+        window = ctx.program.window_for(segment)
+        current, previous = window_turnover(ctx.session, ctx.program, account_id, ctx.now, window)
     decided = tier_decision(ctx.program, segment, customer.tier, current, previous, only_up=only_up)
     if decided is None:
         return 0
@@ -142,25 +143,32 @@ def settle_priced_tier(ctx: Ctx, account_id: str, tier: str | None, transaction_
     """A customer with no tier yet takes the tier their booked purchase was priced and explained
     at (the lowest level, by the window's turnover): otherwise ``tier`` read ``null`` while the
     explanation already named the level. Only fills an empty tier; changes go through
-    ``recalculate_tier``."""
-    if tier is None or ctx.program.tiers is None:
+    ``recalculate_tier``. A level of another ladder (the customer changed segment) is an empty
+    tier here: the purchase was priced on the segment's own ladder."""
+    if tier is None or not ctx.program.all_ladders():
         return
     account = ctx.session.get(Account, account_id)
     customer = ctx.session.get(Customer, account.customer_id) if account is not None else None
-    if customer is None or customer.tier is not None:
+    if customer is None or (customer.tier is not None and _same_ladder(ctx.program, customer.tier, tier)):
         return
     set_tier(ctx, customer, tier, local_day(ctx.program, ctx.now), "purchase", transaction_id=transaction_id)
+
+
+def _same_ladder(program: Program, stored: str, priced: str) -> bool:
+    ladders = program.all_ladders()
+    return any(ladder.level(stored) is not None and ladder.level(priced) is not None for ladder in ladders)
 
 
 def after_order(ctx: Ctx, account_id: str, transaction_id: str) -> None:
     """What an applied order change does to its customer's standing: goods it shipped may take
     their turnover into a higher tier at once, as a till purchase does when the program says
     ``upgrade_on_purchase`` (returns lower it at the next daily job)."""
-    if ctx.program.tiers is None or not ctx.program.tiers.upgrade_on_purchase:
+    if not ctx.program.all_ladders():
         return
     account = ctx.session.get(Account, account_id)
     customer = ctx.session.get(Customer, account.customer_id) if account is not None else None
-    if customer is not None:
+    ladder = ctx.program.ladder(effective_segment(ctx.program, customer)) if customer is not None else None
+    if customer is not None and ladder is not None and ladder.upgrade_on_purchase:
         recalculate_tier(
             ctx,
             customer,

@@ -40,10 +40,13 @@ def standing(program: Program, context: PricingContext) -> Standing:
     segment = context.segment if program.segment(context.segment) is not None else program.default_segment
     zone = program.catalogue.zone_of(context.store)
     tier: TierLevel | None = None
-    window = program.turnover_window
+    # The customer's ladder (retail tiers, or the partner ladder of their segment) decides the
+    # window their turnover is counted in and the level; a stored level of another ladder (the
+    # customer changed segment) does not count until the ladder's own level is placed.
+    window = program.window_for(segment)
     qualifying = window.qualifying(context.turnover_kopecks, context.previous_turnover_kopecks)
-    tiers = program.tiers
-    if tiers is not None and tiers.applies_to(segment) and not context.anonymous:
+    tiers = program.ladder(segment)
+    if tiers is not None and not context.anonymous:
         tier = tiers.level(context.tier) or tiers.level_for(qualifying)
     receipt = ReceiptFacts(
         on=context.on,
@@ -60,7 +63,7 @@ def standing(program: Program, context: PricingContext) -> Standing:
 
 def crossed_tier(program: Program, current: Standing, context: PricingContext, purchase: int) -> TierLevel | None:
     """The higher tier this purchase reaches, when the program upgrades on purchase."""
-    tiers = program.tiers
+    tiers = program.ladder(current.segment)
     if tiers is None or current.tier is None or not tiers.upgrade_on_purchase or purchase <= 0:
         return None
     after = tiers.window.qualifying(context.turnover_kopecks + purchase, context.previous_turnover_kopecks)
@@ -137,7 +140,9 @@ def line_share(program: Program, current: Standing, facts: LineFacts) -> ShareLi
         limits.append(
             ShareLimit(
                 Fraction(current.tier.max_share_percent) / 100,
-                f"tier:{current.tier.code}",
+                # not ``tier:<code>``: that is the tier's cashback on the same line, and one
+                # explanation step per rule and line would swallow the limit into it
+                f"tier_share:{current.tier.code}",
                 f"at most {current.tier.max_share_percent}% for tier {current.tier.label}",
             )
         )

@@ -1,6 +1,7 @@
 """A customer's progress through the tiers: the tier held, the qualifying turnover, the next tier
 and what remains to it, and the window the turnover is counted in
-(``GET /api/v1/cards/{number}/tier``).
+(``GET /api/v1/cards/{number}/tier``) — on the customer's own ladder: the retail tiers, or the
+ladder of their segment (partners by quarterly turnover), each with its window.
 
 The tier is decided exactly as a purchase is priced (``evaluate.standing``): the tier the
 ledger stored for the customer, else the one the qualifying turnover reaches. For calendar
@@ -39,6 +40,8 @@ class TierProgress(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     card_number: str
+    ladder: str | None = Field(description="The customer's ladder: `tiers` (retail) or a `ladders` code; null: none")
+    ladder_name: str | None = Field(default=None, description="The ladder's name from the program file")
     tier: TierName | None = Field(description="The tier held now; null: the program has no tiers for this customer")
     qualifying_turnover: Decimal = Field(description="The turnover that decides the tier (roubles)")
     window_turnover: Decimal = Field(description="Turnover in the current window so far (roubles)")
@@ -58,10 +61,10 @@ def _name(level: TierLevel) -> TierName:
 
 
 def tier_progress(program: Program, card_number: str, context: PricingContext, on: date) -> TierProgress:
-    window = program.turnover_window
-    previous_start, start, end = window.bounds(on)
     current = standing(program, context)
-    tiers = program.tiers
+    tiers = program.ladder(current.segment)
+    window = program.window_for(current.segment)
+    previous_start, start, end = window.bounds(on)
     next_level: TierLevel | None = None
     remaining: int | None = None
     if tiers is not None and current.tier is not None:
@@ -74,6 +77,8 @@ def tier_progress(program: Program, card_number: str, context: PricingContext, o
             remaining = 0 if reached else threshold - context.turnover_kopecks
     return TierProgress(
         card_number=card_number,
+        ladder=tiers.ladder_code if tiers is not None else None,
+        ladder_name=tiers.ladder_name if tiers is not None else None,
         tier=_name(current.tier) if current.tier is not None else None,
         qualifying_turnover=kopecks_to_money(current.qualifying_kopecks),
         window_turnover=kopecks_to_money(context.turnover_kopecks),

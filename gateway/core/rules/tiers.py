@@ -7,7 +7,9 @@ window after the one that earned it, and rises as soon as the current window cro
 threshold. A rolling window counts the last ``days`` days. Levels are ranges of turnover
 ``[from_turnover, to_turnover)`` that must tile ``[0, ∞)`` without gaps or overlaps.
 
-The card number never changes with the level: the tier is a property of the customer.
+The card number never changes with the level: the tier is a property of the customer. ``tiers:``
+is the retail ladder; ``ladders:`` (``rules/ladders.py``) adds ladders of their own segments
+(partners by quarterly turnover), each a ``TierLadder`` with its own window and levels.
 """
 
 from __future__ import annotations
@@ -77,15 +79,15 @@ class TierLevel(Section):
         return self.name or self.code
 
 
-class TierPolicy(Section):
+class TierLadder(Section):
+    """What every ladder has: a window, levels tiling the turnover, the segments placed on it,
+    and when a level changes. The retail ``tiers:`` and each of ``ladders:`` are one."""
+
     window: TierWindow = TierWindow()
     levels: list[TierLevel] = Field(min_length=1)
     segments: list[Code] = Field(default_factory=list, description="Segments that have tiers (empty: every customer)")
     upgrade_on_purchase: bool = Field(
         default=True, description="A purchase that crosses a threshold raises the tier at once (not at the next job)"
-    )
-    crossing_purchase_at_new_tier: bool = Field(
-        default=True, description="The purchase that crosses a threshold already earns at the new tier"
     )
     downgrade: bool = Field(default=True, description="The daily job lowers the tier when the turnover falls")
 
@@ -110,3 +112,21 @@ class TierPolicy(Section):
 
     def applies_to(self, segment: str | None) -> bool:
         return not self.segments or segment in self.segments
+
+    @property
+    def ladder_code(self) -> str:
+        """How tier progress and explanations name the ladder (``tiers`` for the retail one)."""
+        return "tiers"
+
+    @property
+    def ladder_name(self) -> str | None:
+        return None
+
+
+class TierPolicy(TierLadder):
+    """``tiers:`` — the retail ladder (customers of ``segments``, or everyone no other ladder takes)."""
+
+    crossing_purchase_at_new_tier: bool = Field(
+        default=True,
+        description="The purchase that crosses a threshold already earns at the new tier (every ladder)",
+    )

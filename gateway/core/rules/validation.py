@@ -18,6 +18,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gateway.core.rules.base import kopecks_text, roubles_to_kopecks
 from gateway.core.rules.conditions import When
+from gateway.core.rules.tiers import TierLadder
 
 if TYPE_CHECKING:
     from gateway.core.program import Program
@@ -161,16 +162,41 @@ def _segments(program: Program, problems: Problems) -> None:
 
 
 def _tiers(program: Program, problems: Problems) -> None:
-    tiers = program.tiers
-    if tiers is None:
-        return
-    _duplicates(problems, ("tiers", "levels"), [t.code for t in tiers.levels], "tier")
-    _known(problems, ("tiers", "segments"), tiers.segments, {s.code for s in program.segments}, "segment")
+    if program.tiers is not None:
+        _ladder(program, problems, ("tiers",), program.tiers)
+    _duplicates(problems, ("ladders",), [ladder.code for ladder in program.ladders], "ladder")
+    # A level code names its ladder too (a customer stores one tier; rules condition on it).
+    owners: dict[str, str] = {level.code: "tiers" for level in program.tiers.levels} if program.tiers else {}
+    placed: dict[str, str] = {code: "tiers" for code in program.tiers.segments} if program.tiers else {}
+    for i, ladder in enumerate(program.ladders):
+        _ladder(program, problems, ("ladders", i), ladder)
+        for j, level in enumerate(ladder.levels):
+            if owners.get(level.code, ladder.code) != ladder.code:
+                problems.add(
+                    ("ladders", i, "levels", j, "code"),
+                    f"tier {level.code!r} is already a level of {owners[level.code]!r}: "
+                    "level codes are unique across ladders",
+                    level.code,
+                )
+            owners.setdefault(level.code, ladder.code)
+        for j, code in enumerate(ladder.segments):
+            if placed.get(code, ladder.code) != ladder.code:
+                problems.add(
+                    ("ladders", i, "segments", j),
+                    f"segment {code!r} is already on {placed[code]!r}: a customer is on one ladder",
+                    code,
+                )
+            placed.setdefault(code, ladder.code)
+
+
+def _ladder(program: Program, problems: Problems, where: Loc, tiers: TierLadder) -> None:
+    _duplicates(problems, (*where, "levels"), [t.code for t in tiers.levels], "tier")
+    _known(problems, (*where, "segments"), tiers.segments, {s.code for s in program.segments}, "segment")
     order = sorted(range(len(tiers.levels)), key=lambda i: tiers.levels[i].from_turnover)
     first = tiers.levels[order[0]]
     if first.from_turnover != 0:
         problems.add(
-            ("tiers", "levels", order[0], "from_turnover"),
+            (*where, "levels", order[0], "from_turnover"),
             f"no tier for turnover below {kopecks_text(roubles_to_kopecks(first.from_turnover))}: "
             "the lowest tier must start at 0",
             first.from_turnover,
@@ -182,14 +208,14 @@ def _tiers(program: Program, problems: Problems) -> None:
         if level.from_turnover == previous.from_turnover or (end is not None and level.from_turnover < end):
             upper = "…" if end is None else kopecks_text(roubles_to_kopecks(end))
             problems.add(
-                ("tiers", "levels", index, "from_turnover"),
+                (*where, "levels", index, "from_turnover"),
                 f"tier {level.code!r} overlaps tier {previous.code!r} "
                 f"[{kopecks_text(roubles_to_kopecks(previous.from_turnover))}, {upper})",
                 level.from_turnover,
             )
         elif end is not None and level.from_turnover > end:
             problems.add(
-                ("tiers", "levels", previous_index, "to_turnover"),
+                (*where, "levels", previous_index, "to_turnover"),
                 f"gap between tiers {previous.code!r} and {level.code!r}: no tier for turnover "
                 f"{kopecks_text(roubles_to_kopecks(end))} to {kopecks_text(start)}",
                 end,
@@ -197,7 +223,7 @@ def _tiers(program: Program, problems: Problems) -> None:
     last = tiers.levels[order[-1]]
     if last.to_turnover is not None:
         problems.add(
-            ("tiers", "levels", order[-1], "to_turnover"),
+            (*where, "levels", order[-1], "to_turnover"),
             f"no tier for turnover from {kopecks_text(roubles_to_kopecks(last.to_turnover))}: "
             "the highest tier must have no to_turnover",
             last.to_turnover,
@@ -217,7 +243,7 @@ def _known(problems: Problems, where: Loc, values: Iterable[str], known: set[str
 def _when(program: Program, problems: Problems, where: Loc, when: When) -> None:
     cat = program.catalogue
     _known(problems, (*where, "segments"), when.segments, {s.code for s in program.segments}, "segment")
-    tiers = {t.code for t in program.tiers.levels} if program.tiers else set()
+    tiers = {t.code for ladder in program.all_ladders() for t in ladder.levels}
     _known(problems, (*where, "tiers"), when.tiers, tiers, "tier")
     _known(problems, (*where, "zones"), when.zones, {z.code for z in cat.zones}, "zone")
     _known(problems, (*where, "kinds"), when.kinds, {k.code for k in cat.kinds}, "kind")
@@ -385,9 +411,30 @@ def program_warnings(program: Program) -> list[tuple[Loc, str]]:
         above_program(("catalogue", "kinds", i, "max_share_percent"), f"kind {kind.code!r}", kind.max_share_percent)
     for i, segment in enumerate(program.segments):
         above_program(("segments", i, "max_share_percent"), f"segment {segment.code!r}", segment.max_share_percent)
-    tiers = program.tiers
-    if tiers is None:
-        return found
+    ladders: list[tuple[Loc, TierLadder]] = [(("tiers",), program.tiers)] if program.tiers is not None else []
+    ladders += [(("ladders", i), ladder) for i, ladder in enumerate(program.ladders)]
+    for where, tiers in ladders:
+        for i, level in enumerate(tiers.levels):
+            loc: Loc = (*where, "levels", i, "max_share_percent")
+            percent = level.max_share_percent
+            if percent is None:
+                continue
+            if percent > ceiling:
+                above_program(loc, f"tier {level.code!r}", percent)
+                continue
+            # Every segment that has tiers caps the share lower: the tier's limit is never the strictest.
+            caps = [program.segment(code) for code in tiers.segments]
+            limits = [s.max_share_percent for s in caps if s is not None]
+            stricter = all(limit is not None and limit < percent for limit in limits)
+            if tiers.segments and len(limits) == len(tiers.segments) and stricter:
+                found.append(
+                    (
+                        loc,
+                        f"tier {level.code!r} allows {percent}% payable by points, but every segment with "
+                        f"tiers ({', '.join(tiers.segments)}) is stricter and always wins: this limit never applies",
+                    )
+                )
+    return found
     for i, level in enumerate(tiers.levels):
         loc: Loc = ("tiers", "levels", i, "max_share_percent")
         percent = level.max_share_percent
