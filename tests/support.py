@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,6 +49,22 @@ class FakeClock:
 
     def freeze(self) -> None:
         self.frozen_at = datetime.now(UTC)
+
+    def set(self, moment: datetime) -> None:
+        """Stop the clock at ``moment`` (``advance`` still moves it)."""
+        self.freeze()
+        assert self.frozen_at is not None
+        self.offset = moment - self.frozen_at
+
+
+def noon(day: date) -> datetime:
+    """Noon in Moscow (09:00 UTC) of ``day``: far from any day boundary."""
+    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+DEMO_PROGRAMS = REPOSITORY / "gateway" / "demo" / "programs"
+BUILDING = DEMO_PROGRAMS / "building-materials.yaml"  # the demo program exercising every mechanic
 
 
 def free_port() -> int:

@@ -4,10 +4,9 @@ download the widget's report."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,45 +14,11 @@ import pytest
 from gateway.config import DEMO_CONFIG, load_config
 from gateway.core.program import Program
 from tests.conftest import Gateway
-from tests.support import CI, OPERATOR, TILL, key
+from tests.support import OPERATOR, TILL, key
 from tests.test_reports import PROGRAM
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CARD = "2700000000014"  # seeded by the demo configuration
 BAR_BLUE = (0x2F, 0x6F, 0xB3)  # the first colour of gateway/reports/charts.py
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        if CI:
-            pytest.fail("CI must provide Debian's chromium and chromium-driver (see .ci/run)")
-        pytest.skip("headless Chromium not installed: apt-get install chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,2400",
-        "--force-device-scale-factor=1",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
