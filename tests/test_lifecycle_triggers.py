@@ -66,7 +66,7 @@ def notifications(tmp_path: Path, **extra: object) -> NotificationsConfig:
         triggers=["win_back", "tier_changed", "tier_close", "points_expired"],
         win_back=WinBackConfig(after_days=30, gift_points=300, gift_expiry_days=14, follow_up_days=10),
         tier_close=TierCloseConfig(percent=20, days=14),
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
@@ -252,23 +252,34 @@ notifications:
     points_expiring: "{points} до {date}"
     birthday: "С днём рождения, {name}!"
     win_back: "{name}, дарим {bonus} бонусов"
+    balance_high: "Накопилось {points} бонусов"
 """
 
 
 def test_check_config_names_the_template_its_field_and_line(tmp_path: Path) -> None:
+    """Each bad template is reported at its own line (issue 20: like every other config error,
+    ``file:line: key: message``), all of them at once."""
     text = BUILDING.read_text(encoding="utf-8") + TEMPLATES
-    line = text.splitlines().index("  templates:") + 1
+    lines = text.splitlines()
+    win_back = lines.index('    win_back: "{name}, дарим {bonus} бонусов"') + 1
+    balance_high = lines.index('    balance_high: "Накопилось {points} бонусов"') + 1
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "shop.yaml")
-    message = str(caught.value)
-    assert f"shop.yaml:{line}: notifications.templates:" in message
-    assert "win_back: {bonus} is not a field of this message" in message
+    assert str(caught.value).splitlines() == [
+        f"shop.yaml:{win_back}: notifications.templates.win_back: {{bonus}} is not a field of this message "
+        "(it has: balance, days, gift_expires, gift_points, name)",
+        f"shop.yaml:{balance_high}: notifications.templates.balance_high: {{points}} is not a field of this "
+        "message (it has: balance, name, threshold)",
+    ]
 
     bad = tmp_path / "shop.yaml"
     bad.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(cli, ["check-config", str(bad)])
     assert result.exit_code == 1
-    assert "{bonus}" in result.output and "win_back" in result.output
+    output = " ".join(result.output.split())
+    assert f"shop.yaml:{win_back}: notifications.templates.win_back: {{bonus}}" in output
+    assert f"shop.yaml:{balance_high}: notifications.templates.balance_high: {{points}}" in output
+    text = text.replace("{points} бонусов", "{balance} бонусов")
 
     for broken, problem in (("{name", "expected '}'"), ("{0} бонусов", "{0} is not a field")):
         with pytest.raises(ConfigError, match=re.escape(problem)):

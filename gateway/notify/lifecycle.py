@@ -46,6 +46,15 @@ class Gift:
 
 
 @dataclass(frozen=True)
+class AlertMark:
+    """A balance alert sent: its account's count moves to ``sent`` in the message's own write
+    transaction (``gateway/notify/reminders.py``), only forward, so a replica's twin is a no-op."""
+
+    account_id: str
+    sent: int
+
+
+@dataclass(frozen=True)
 class Due:
     ident: str
     topic: str
@@ -53,9 +62,10 @@ class Due:
     customer_id: str
     values: dict[str, Any]
     gift: Gift | None = field(default=None)
+    mark: AlertMark | None = field(default=None)
 
 
-def _balances(session: Session, account_ids: list[str], now: datetime) -> dict[str, int]:
+def available_balances(session: Session, account_ids: list[str], now: datetime) -> dict[str, int]:
     """Points usable now per account (the sum of its open, available lots)."""
     found: dict[str, int] = {}
     for start in range(0, len(account_ids), TURNOVER_BATCH):
@@ -116,7 +126,7 @@ def win_back(session: Session, config: NotificationsConfig, now: datetime) -> li
     ).all()
     if not rows:
         return []
-    balances = _balances(session, [row[3] for row in rows], now)
+    balances = available_balances(session, [row[3] for row in rows], now)
     firsts = {f"win_back:{customer_id}:{last_at.date().isoformat()}" for customer_id, _, _, _, last_at in rows}
     already = set(session.execute(sa_select(col(Notification.id)).where(col(Notification.id).in_(firsts))).scalars())
     gift_expires = now + timedelta(days=rule.gift_expiry_days) if rule.gift_expiry_days else None
@@ -259,7 +269,7 @@ def points_expired(session: Session, config: NotificationsConfig, now: datetime)
         )
         .group_by(col(Account.id), col(Customer.id), col(Customer.phone), col(LedgerEntry.created_at))
     ).all()
-    balances = _balances(session, sorted({row[2] for row in rows}), now)
+    balances = available_balances(session, sorted({row[2] for row in rows}), now)
     return [
         Due(
             f"points_expired:{first_id}",

@@ -1,7 +1,9 @@
 """Ledger events and dates that send customers a message: points accrued or spent (from the
 ``receipt.committed`` event, in the same transaction), points about to expire, birthdays and the
-lifecycle triggers of ``gateway/notify/lifecycle.py`` (daily jobs). Each message has a
-deterministic id, so running a job twice sends nothing twice."""
+lifecycle triggers of ``gateway/notify/lifecycle.py`` and ``gateway/notify/reminders.py`` (daily
+jobs). Each message has a deterministic id, so running a job twice sends nothing twice. Each
+lifecycle trigger is also a webhook event (``customer.<topic>``, keyed by the message id, in the
+message's transaction); a trigger in ``webhook_only`` is the event alone."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from gateway.config import NotificationsConfig
 from gateway.ledger.accounts import add_lot, lock_account
 from gateway.ledger.context import Ctx
 from gateway.ledger.service import LoyaltyService
-from gateway.notify import lifecycle
+from gateway.notify import lifecycle, reminders
 from gateway.notify.queue import enqueue_many
 from gateway.outbound.outbox import Event, publish
 from gateway.store.models import Account, Card, Customer, Lot, Notification
@@ -43,6 +45,12 @@ class _Due:
     values: dict[str, Any]
     customer_id: str | None = None  # lifecycle messages: also a webhook event naming the customer
     gift: lifecycle.Gift | None = None
+    mark: lifecycle.AlertMark | None = None
+
+
+def trigger_of(topic: str) -> str:
+    """The configured trigger a message topic belongs to (a follow-up is its trigger's)."""
+    return {"win_back_follow_up": "win_back", "phone_unconfirmed_again": "phone_unconfirmed"}.get(topic, topic)
 
 
 class NotificationTriggers:
@@ -70,7 +78,8 @@ class NotificationTriggers:
         )
 
     def _notify(self, session: Session, now: datetime, due: list[_Due]) -> int:
-        messages = [m for m in (self._message(now, d) for d in due) if m is not None]
+        silent = set(self.config.webhook_only)
+        messages = [m for m in (self._message(now, d) for d in due if trigger_of(d.topic) not in silent) if m]
         return enqueue_many(session, messages, now, self.config.quiet_hours)
 
     def on_events(self, session: Session, events: list[Event], now: datetime) -> None:
@@ -106,6 +115,9 @@ class NotificationTriggers:
         A win-back gift is booked in its message's batch, once per grant key."""
         now = service.clock()
         due: list[_Due] = []
+        if "balance_high" in self.config.triggers:
+            with service.db.write() as session:  # one short UPDATE before the read
+                reminders.rearm_balance_alerts(session, self.config, now)
         with service.db.read() as session:
             if "points_expiring" in self.config.triggers:
                 due += self._expiring(session, now)
@@ -141,7 +153,11 @@ class NotificationTriggers:
             found += lifecycle.tier_close(session, self.config, service.program, now)
         if "points_expired" in wanted:
             found += lifecycle.points_expired(session, self.config, now)
-        return [_Due(d.ident, d.topic, d.phone, d.values, d.customer_id, d.gift) for d in found]
+        if "balance_high" in wanted:
+            found += reminders.balance_high(session, self.config, now)
+        if "phone_unconfirmed" in wanted:
+            found += reminders.phone_unconfirmed(session, self.config, now)
+        return [_Due(d.ident, d.topic, d.phone, d.values, d.customer_id, d.gift, d.mark) for d in found]
 
     def _write_batch(self, session: Session, service: LoyaltyService, now: datetime, chunk: list[_Due]) -> int:
         gifts = sorted((d.gift for d in chunk if d.gift is not None), key=lambda g: g.account_id)  # lock order
@@ -149,6 +165,9 @@ class NotificationTriggers:
             ctx = Ctx(service.db, session, service.program, now, CLIENT)
             for gift in gifts:
                 self._grant(ctx, gift)
+        for due in chunk:
+            if due.mark is not None:
+                reminders.record_alert(session, due.mark, now)
         sent = self._notify(session, now, chunk)
         events = [
             Event(

@@ -26,6 +26,9 @@ EVENT_NAMES = (
     "customer.tier_changed",
     "customer.tier_close",
     "customer.points_expired",
+    "customer.balance_high",
+    "customer.phone_unconfirmed",
+    "customer.phone_unconfirmed_again",
 )
 
 _BY_KIND: dict[OperationKind, tuple[str, tuple[str, ...]]] = {
