@@ -4,6 +4,7 @@ providers and their cascade, the relay."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from adapters.sms.smsaero import SmsAero
 from adapters.sms.smsc import Smsc
 from adapters.sms.smsru import SmsRu
 from adapters.sms.telegram import Telegram
-from gateway.config import GatewayConfig, NotificationsConfig, Settings
+from adapters.telegram_bot import BotApi, TelegramBot, TelegramPoller, TelegramSender
+from adapters.vk import VkApi, VkBot, VkSender
+from gateway.bots.chats import ChatStore
+from gateway.bots.conversation import BotConversation
+from gateway.bots.delivery import BotProvider
+from gateway.config import ConfigError, GatewayConfig, NotificationsConfig, Settings
 from gateway.core.messaging import MessageProvider
 from gateway.ledger import program_jobs
 from gateway.ledger.context import Clock, utc_now
@@ -24,6 +30,7 @@ from gateway.ledger.service import LoyaltyService
 from gateway.notify.cascade import Cascade
 from gateway.notify.queue import DESTINATION
 from gateway.notify.triggers import NotificationTriggers
+from gateway.notify.verification import PhoneVerification
 from gateway.outbound.outbox import Subscription
 from gateway.outbound.relay import Deliverer, Relay, RelaySettings
 from gateway.outbound.webhooks import WebhookDeliverer
@@ -76,6 +83,8 @@ def build_providers(config: NotificationsConfig) -> dict[str, MessageProvider]:
             providers[name] = Smsc(spec.login or "", spec.password or "", spec.sender)
         elif spec.type == "smsaero":
             providers[name] = SmsAero(spec.email or "", spec.api_key or "", spec.sign or "")
+        elif spec.type == "bot":
+            continue  # needs the database: built by bot_providers
         else:
             providers[name] = Telegram(spec.gateway_token, spec.bot_token)
     return providers
@@ -85,6 +94,7 @@ def build_cascade(
     service: LoyaltyService, config: GatewayConfig, providers: dict[str, MessageProvider] | None = None
 ) -> Cascade:
     chosen = providers if providers is not None else build_providers(config.notifications)
+    chosen = {**bot_providers(service, config), **chosen}
     return Cascade(service.db, chosen, config.notifications.chains, clock=service.clock)
 
 
@@ -120,4 +130,73 @@ def build_jobs(
     jobs.extend(erp_wiring.jobs(erp or build_erp(service, config)))
     jobs.extend(accounts_jobs.build_jobs(service))
     jobs.append(PeriodicJob("program", PROGRAM_JOBS_EVERY, lambda: program_jobs.run_daily(service)))
+    jobs.extend(bot_jobs(service, config))
+    return jobs
+
+
+@dataclass(frozen=True)
+class Bots:
+    """The chat bots of the ``bots:`` section: what the webhook routes and the polling job call."""
+
+    telegram: TelegramBot | None = None
+    vk: VkBot | None = None
+    telegram_api: BotApi | None = None
+
+
+BOT_UPDATES_KEPT = timedelta(days=2)  # Telegram keeps an unanswered update 24 h; VK retries for less
+BOT_CLEANUP_EVERY = 3600.0
+
+
+def build_bots(service: LoyaltyService, config: GatewayConfig) -> Bots:
+    section = config.bots
+    if section is None:
+        return Bots()
+    conversation = BotConversation(service, section, PhoneVerification(service, config.notifications))
+    telegram = api = vk = None
+    if section.telegram is not None:
+        api = BotApi(section.telegram.token, section.telegram.api_url)
+        telegram = TelegramBot(conversation, api)
+    if section.vk is not None:
+        vk_api = VkApi(section.vk.access_token, section.vk.api_version, section.vk.api_url)
+        vk = VkBot(conversation, vk_api)
+    return Bots(telegram, vk, api)
+
+
+def bot_providers(service: LoyaltyService, config: GatewayConfig) -> dict[str, MessageProvider]:
+    """Message providers of ``type: bot``: a notification goes to the customer's bot chat."""
+    chats = ChatStore(service.db)
+    providers: dict[str, MessageProvider] = {}
+    for name, spec in config.notifications.providers.items():
+        if spec.type != "bot":
+            continue
+        bots = config.bots
+        if spec.bot == "telegram" and bots is not None and bots.telegram is not None:
+            api = BotApi(bots.telegram.token, bots.telegram.api_url)
+            providers[name] = BotProvider(name, "telegram", chats, TelegramSender(api))
+        elif spec.bot == "vk" and bots is not None and bots.vk is not None:
+            vk_api = VkApi(bots.vk.access_token, bots.vk.api_version, bots.vk.api_url)
+            providers[name] = BotProvider(name, "vk", chats, VkSender(vk_api))
+        else:
+            raise ConfigError(f"notifications.providers.{name}: no bots.{spec.bot} section for this provider")
+    return providers
+
+
+def bot_jobs(service: LoyaltyService, config: GatewayConfig) -> list[PeriodicJob]:
+    """Long polling of the Telegram bot (``mode: polling``) and forgetting old handled updates."""
+    if config.bots is None:
+        return []
+    chats = ChatStore(service.db)
+    jobs = [
+        PeriodicJob(
+            "bots",
+            BOT_CLEANUP_EVERY,
+            lambda: {"bot_updates_purged": chats.purge_updates(service.clock() - BOT_UPDATES_KEPT)},
+        )
+    ]
+    telegram = config.bots.telegram
+    if telegram is not None and telegram.mode == "polling":
+        bots = build_bots(service, config)
+        assert bots.telegram is not None and bots.telegram_api is not None
+        poller = TelegramPoller(bots.telegram, bots.telegram_api, telegram.poll_timeout_seconds)
+        jobs.append(PeriodicJob("telegram_polling", 1.0, poller, stop=poller.stop))
     return jobs

@@ -36,7 +36,7 @@ def test_core_depends_only_on_contracts() -> None:
 
 
 def test_adapters_do_not_import_each_other() -> None:
-    for adapter in ("onec", "bitrix", "sms"):
+    for adapter in ("onec", "bitrix", "sms", "telegram_bot", "vk"):
         for path, names in _imports(f"adapters.{adapter}").items():
             bad = {n for n in names if n.startswith("adapters.") and not n.startswith(f"adapters.{adapter}")}
             assert not bad, f"{path} imports {bad}"

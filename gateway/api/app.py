@@ -19,6 +19,8 @@ from adapters.bitrix.router import build_router as build_bitrix_router
 from adapters.onec.discountserver.router import build_router as build_discountserver_router
 from adapters.onec.loyaltyservice.router import build_router as build_loyaltyservice_router
 from adapters.onec.soap.router import build_router as build_soap_router
+from adapters.telegram_bot import build_router as build_telegram_router
+from adapters.vk import build_router as build_vk_router
 from contracts.errors import ErrorCode, LoyaltyError
 from gateway import __version__
 from gateway.api import (
@@ -44,7 +46,7 @@ from gateway.notify.verification import PhoneVerification
 from gateway.observability import RequestContextMiddleware, metrics
 from gateway.seed import seed_demo
 from gateway.store import migrate
-from gateway.wiring import build_erp, build_jobs, build_relay, build_service, operator_notices
+from gateway.wiring import build_bots, build_erp, build_jobs, build_relay, build_service, operator_notices
 from gateway.workers.runner import WorkerRunner
 
 log = logging.getLogger("gateway.api")
@@ -183,6 +185,13 @@ def create_app(
     app.include_router(build_bitrix_router())
     app.include_router(operator.build_router())
     app.include_router(build_reports_router())  # /api/v1/reports, /dashboard
+    bots = build_bots(service, config)  # Telegram's webhook and VK's Callback API (bots: in the config)
+    app.state.telegram_bot, app.state.vk_bot = bots.telegram, bots.vk
+    telegram = config.bots.telegram if config.bots is not None else None
+    if telegram is not None and telegram.webhook_secret:
+        app.include_router(build_telegram_router(telegram.webhook_path, telegram.webhook_secret))
+    if config.bots is not None and config.bots.vk is not None:
+        app.include_router(build_vk_router(config.bots.vk))
     app.add_middleware(LimitsMiddleware, authenticator=app.state.authenticator)
     app.add_middleware(RequestContextMiddleware)  # outermost: every reply gets its request id and metrics
     secure_openapi(app)

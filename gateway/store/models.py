@@ -434,10 +434,10 @@ class PromoCodeUse(SQLModel, table=True):
 from gateway.store import (  # noqa: E402
     models_accounts,  # noqa: F401
     models_bitrix,  # noqa: F401
+    models_bots,  # noqa: F401
     models_discountserver,  # noqa: F401
     models_erp,  # noqa: F401
     models_import,  # noqa: F401
-    models_lifecycle,  # noqa: F401
     models_orders,  # noqa: F401
     models_profiles,  # noqa: F401
     models_program,  # noqa: F401

@@ -1,0 +1,46 @@
+"""The bot as a message channel: a ``MessageProvider`` that delivers a customer's notification to
+the chat bound to that customer, so that a cascade may be "bot first, SMS if there is no chat".
+
+A customer without a bound chat, or one who blocked the bot, is a terminal error for this
+provider (the cascade moves on to the next one); the chat is marked blocked so that the next
+message does not try it again until the customer writes to the bot."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gateway.bots.chats import ChatStore
+from gateway.core.messaging import OutgoingMessage, SendResult, TerminalSendError
+from gateway.ledger.phones import normalize_phone
+
+
+class ChatBlocked(TerminalSendError):
+    """The customer blocked the bot (or left the chat): nothing can be sent there."""
+
+
+class ChatSender(Protocol):
+    """A channel's way to put a text in a chat; raises the ``gateway.core.messaging`` errors."""
+
+    dedupes: bool  # a resend with the same message id is dropped by the channel (VK random_id)
+
+    def send_text(self, chat_id: str, text: str, message_id: str) -> str: ...
+
+
+class BotProvider:
+    def __init__(self, name: str, channel: str, chats: ChatStore, sender: ChatSender) -> None:
+        self.name = name
+        self.channel = channel
+        self.chats = chats
+        self.sender = sender
+        self.dedupes = sender.dedupes
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        chat = self.chats.chat_for_phone(self.channel, normalize_phone(message.phone))
+        if chat is None:
+            raise TerminalSendError(self.name, f"no {self.channel} chat is bound to this customer")
+        try:
+            sent_id = self.sender.send_text(chat.chat_id, message.text, message.message_id)
+        except ChatBlocked:
+            self.chats.set_blocked(self.channel, chat.chat_id)
+            raise
+        return SendResult(self.name, sent_id)
