@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.bitrix.config import BitrixConfig
@@ -175,6 +176,9 @@ LIFECYCLE_TEMPLATES = {
     "tier_changed": "{name}, ваш уровень теперь «{tier}».",
     "tier_close": "{name}, до уровня «{tier}» осталось купить на {missing} ₽ до {date}.",
     "points_expired": "Сгорело бонусов: {points}. Баланс: {balance}.",
+    "balance_high": "{name}, у вас накопилось {balance} бонусов — потратьте их на следующую покупку!",
+    "phone_unconfirmed": "{name}, подтвердите, пожалуйста, номер телефона — так ваши бонусы ({balance}) под защитой.",
+    "phone_unconfirmed_again": "{name}, напоминаем: номер телефона ещё не подтверждён. Бонусов на карте: {balance}.",
 }
 
 # The fields each trigger fills a template with: check-config rejects a template naming another.
@@ -189,6 +193,9 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
     "tier_changed": frozenset({"name", "tier", "old_tier"}),
     "tier_close": frozenset({"name", "tier", "missing", "date"}),
     "points_expired": frozenset({"points", "balance"}),
+    "balance_high": frozenset({"name", "balance", "threshold"}),
+    "phone_unconfirmed": frozenset({"name", "days", "balance"}),
+    "phone_unconfirmed_again": frozenset({"name", "days", "balance"}),
 }
 
 
@@ -225,6 +232,40 @@ class WinBackConfig(BaseModel):
     follow_up_days: int | None = Field(default=None, ge=1, le=3650, description="A second message M days later")
 
 
+class BalanceHighConfig(BaseModel):
+    """Available points at or above ``points`` → "у вас накопилось N бонусов — потратьте": once
+    per crossing (again only after the balance fell below and rose again), or again after
+    ``repeat_days`` while it stays above."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points: int = Field(default=1000, ge=1, le=10**12)
+    repeat_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Remind again after this many days while the balance stays above"
+    )
+
+
+class PhoneUnconfirmedConfig(BaseModel):
+    """A customer registered with a phone never confirmed by a code: a reminder ``after_days``
+    after registration, once, and optionally a second one ``again_after_days`` after it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_days: int = Field(default=3, ge=1, le=3650)
+    again_after_days: int | None = Field(
+        default=None, ge=1, le=3650, description="A second reminder, days after registration"
+    )
+    within_days: int = Field(
+        default=30, ge=1, le=3650, description="Reminders older than this many days are not sent (no backlog)"
+    )
+
+    @model_validator(mode="after")
+    def _second_after_first(self) -> PhoneUnconfirmedConfig:
+        if self.again_after_days is not None and self.again_after_days <= self.after_days:
+            raise ValueError("again_after_days must be later than after_days")
+        return self
+
+
 class TierCloseConfig(BaseModel):
     """Turnover within ``percent`` of the next tier while the window ends within ``days``."""
 
@@ -256,14 +297,25 @@ class NotificationsConfig(BaseModel):
             "tier_changed",
             "tier_close",
             "points_expired",
+            "balance_high",
+            "phone_unconfirmed",
         ]
     ] = Field(default_factory=list, description="Which ledger events send customers a message")
+    webhook_only: list[
+        Literal["win_back", "tier_changed", "tier_close", "points_expired", "balance_high", "phone_unconfirmed"]
+    ] = Field(
+        default_factory=list,
+        description="Lifecycle triggers that only emit their webhook event (customer.<trigger>): the CRM writes "
+        "to the customer itself",
+    )
     templates: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
     expiring_days: int = Field(default=7, ge=1, le=90)
     quiet_hours: QuietHours | None = None
     verification: VerificationPolicy = VerificationPolicy()
     win_back: WinBackConfig = WinBackConfig()
     tier_close: TierCloseConfig = TierCloseConfig()
+    balance_high: BalanceHighConfig = BalanceHighConfig()
+    phone_unconfirmed: PhoneUnconfirmedConfig = PhoneUnconfirmedConfig()
     since_days: int = Field(
         default=3, ge=1, le=60, description="tier_changed, points_expired: changes this recent are announced"
     )
@@ -275,9 +327,16 @@ class NotificationsConfig(BaseModel):
     @field_validator("templates")
     @classmethod
     def _templates_fillable(cls, templates: dict[str, str]) -> dict[str, str]:
-        problems = [f"{topic}: {p}" for topic, text in templates.items() for p in template_problems(topic, text)]
+        # One error per template, located at its own key: check-config names the template's line.
+        problems = [
+            InitErrorDetails(
+                type=PydanticCustomError("template", "{problem}", {"problem": problem}), loc=(topic,), input=text
+            )
+            for topic, text in templates.items()
+            for problem in template_problems(topic, text)
+        ]
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValidationError.from_exception_data("templates", problems)
         return templates
 
     @model_validator(mode="after")
