@@ -4,6 +4,10 @@ Each contact is a customer of their own (their personal card and points stay the
 *company card*: a card held by the contact that reaches the company's account. The contact's
 role (``gateway.ledger.members``) decides what that card may do. Removing a contact blocks their
 company cards; adding them again unblocks those cards.
+
+A company has its own segment (given at creation, else the one its contacts share when the first
+joins) and its own tier: the turnover of its account — every contact's purchases on the company
+card — places it on its segment's ladder, and its cards are priced by both.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from gateway.ledger.context import Ctx
 from gateway.ledger.customers import card_ref, generate_card_number
 from gateway.ledger.members import RIGHTS
 from gateway.ledger.merge import account_of
-from gateway.ledger.pricing_context import local_day
+from gateway.ledger.pricing_context import contacts_segment, local_day
 from gateway.ledger.program_status import set_segment
 from gateway.store.models import Account, Card, Customer, LedgerEntry
 from gateway.store.models_accounts import AccountMember, Company
@@ -180,7 +184,22 @@ def add_member(ctx: Ctx, req: MemberRequest) -> CompanyResult:
             )
         )
     ctx.session.flush()
+    _settle_segment(ctx, company, account)
     return company_result(ctx, company, account)
+
+
+def _settle_segment(ctx: Ctx, company: Company, account: Account) -> None:
+    """A company created without a segment takes the one its contacts share when its first
+    contact joins, so that it has a segment (and a ladder, and a tier) of its own: the daily job
+    would otherwise place it in the default segment and its card would stop pricing as its
+    wholesale or installer buyers do. Later contacts change nothing; an operator may."""
+    owner = ctx.session.get(Customer, company.customer_id)
+    if owner is None or owner.segment is not None or not ctx.program.segments:
+        return
+    shared = contacts_segment(ctx.session, account.id)
+    if shared is not None and ctx.program.segment(shared) is not None:
+        set_segment(ctx, owner, shared, local_day(ctx.program, ctx.now), "contacts")
+        ctx.session.flush()
 
 
 def _active_member(ctx: Ctx, account: Account, customer_id: str) -> AccountMember:
