@@ -11,7 +11,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from contracts.money import Money, Points, Quantity
 
@@ -113,7 +121,31 @@ class Cart(Operation):
         return self
 
 
-class CalculateRequest(Cart):
+# The customer's choice of a discount or points, where the program offers one
+# (gateway/core/rules/reward.py).
+Reward = Literal["discount", "points"]
+
+
+class ChoosesReward(Operation):
+    """A request that may carry the customer's choice of a discount or points."""
+
+    reward: Reward | None = Field(
+        default=None,
+        description="discount: the discount and no points; points: the points and no discount rule. Only where "
+        "the program declares reward_choice (otherwise refused); absent: the program's default",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unmade_choice(self, handler: SerializerFunctionWrapHandler) -> object:
+        # A request that makes no choice dumps (and so fingerprints) exactly as before the field
+        # existed: receipts booked earlier keep their idempotency.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("reward") is None:
+            data.pop("reward", None)
+        return data
+
+
+class CalculateRequest(Cart, ChoosesReward):
     card_number: CardNumber | None = None
     promo_codes: list[Identifier] = Field(default_factory=list, max_length=5)
     points_to_spend: Points = 0
@@ -148,7 +180,7 @@ class CaptureRequest(Operation):
     lines: list[CartLine] | None = Field(default=None, min_length=1, max_length=1000)
 
 
-class CommitRequest(Cart):
+class CommitRequest(Cart, ChoosesReward):
     receipt_id: Identifier
     card_number: CardNumber
     promo_codes: list[Identifier] = Field(default_factory=list, max_length=5)
@@ -337,6 +369,9 @@ class CalculateResult(Result):
     lines: list[LineResult]
     explanation: list[RuleApplication]
     balance: BalanceResult | None
+    reward: Reward | None = Field(
+        default=None, description="What the customer gets where the program lets them choose (else null)"
+    )
 
 
 class HoldResult(Result):

@@ -18,6 +18,11 @@ largest remainder so the parts always add up):
    purchase), capped by the whole points the lines can hold; points spent spread within limits;
 5. accrual per line at ``R × F + A`` (``rules/accrual.py``), pending flags;
 6. referral points for the intermediary on what the customer paid with money.
+
+Goods mechanics (gift with purchase, fixed price, sets) are discount rules (``rules/goods.py``);
+points of a rule with its own ``pending_days`` are listed apart (``PricedCart.accrual_lots``) so
+the ledger books each delay as a lot of its own; where the program lets the customer choose a
+discount or points (``rules/reward.py``), the choice drops the other.
 """
 
 from __future__ import annotations
@@ -27,17 +32,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
+from contracts.errors import ErrorCode, LoyaltyError
 from contracts.money import money_to_kopecks
 from contracts.operations import CartLine
 from gateway.core.allocation import split_proportionally
 from gateway.core.program import Program, PromoCode
 from gateway.core.rules.base import kopecks_text, percent_text
 from gateway.core.rules.context import LineFacts, PricingContext
-from gateway.core.rules.discounts import GoodsOffer
 from gateway.core.rules.evaluate import (
+    LineRate,
     Standing,
     at_tier,
     crossed_tier,
+    delay_text,
     describe_referral,
     line_facts,
     line_rate,
@@ -46,6 +53,8 @@ from gateway.core.rules.evaluate import (
     standing,
     with_receipt_amount,
 )
+from gateway.core.rules.goods import GoodsOffer, fixed_price_text
+from gateway.core.rules.reward import Reward
 from gateway.core.rules.spending import split_points
 
 
@@ -105,6 +114,10 @@ class PricedCart:
     turnover_kopecks: int = 0  # the qualifying turnover before this purchase
     referral: Referral | None = None
     applications: list[Applied] = field(default_factory=list)  # the explanation, per rule and line
+    # (days until spendable, points) of the accrued points, one per delay, shortest first; the
+    # points add up to ``points_accrued``
+    accrual_lots: tuple[tuple[int, int], ...] = ()
+    reward: Reward | None = None  # what the customer got where the program lets them choose
 
     @property
     def paid_by_points_kopecks(self) -> int:
@@ -154,16 +167,22 @@ class _Discounts:
 
 
 def _discounts(
-    program: Program, current: Standing, facts: list[LineFacts], amounts: list[int], promo: PromoCode | None
+    program: Program,
+    current: Standing,
+    facts: list[LineFacts],
+    amounts: list[int],
+    promo: PromoCode | None,
+    rules: bool = True,
 ) -> _Discounts:
+    """``rules``: False when the customer chose points over the discount (only a promo code)."""
     pv = program.point_value_kopecks
     by_rule: list[dict[str, int]] = []
     as_points: list[dict[str, Fraction]] = []
-    # Goods mechanics (N+1) look at the whole cart first; each line then gets its share.
-    offers = program.discounts.goods_offers(current.receipt, list(zip(facts, amounts, strict=True)))
+    # Goods mechanics (N+1, gifts, sets) look at the whole cart first; each line then gets its share.
+    offers = program.discounts.goods_offers(current.receipt, list(zip(facts, amounts, strict=True))) if rules else {}
     for index, (fact, amount) in enumerate(zip(facts, amounts, strict=True)):
         goods = {rule_id: offer.per_line[index] for rule_id, offer in offers.items() if index in offer.per_line}
-        values = program.discounts.evaluate(current.receipt, fact, amount, goods)
+        values = program.discounts.evaluate(current.receipt, fact, amount, goods) if rules else {}
         money_parts: dict[str, Fraction] = {}
         points_parts: dict[str, Fraction] = {}
         for rule_id, value in values.items():
@@ -230,12 +249,18 @@ def _summary(steps: Sequence[Applied]) -> list[tuple[str, str, int]]:
 
 
 def _discount_description(
-    program: Program, rule_id: str, current: Standing, fact: LineFacts, offers: dict[str, GoodsOffer]
+    program: Program,
+    rule_id: str,
+    current: Standing,
+    fact: LineFacts,
+    offers: dict[str, GoodsOffer],
+    amount: int = 0,
 ) -> str:
     """What the rule is and why it applied to this line: its percent (or goods mechanic and how
     many units it freed) and the receipt amount or quantity its conditions were met by."""
     rule = program.discounts.rule(rule_id)
     assert rule is not None
+    share = rule.points_share()
     if rule.take_as == "points":
         how = ", as points"
     elif rule.take_as == "split":
@@ -248,9 +273,15 @@ def _discount_description(
             f"every {rule.every_nth_free.n} units the cheapest free: {offer.free_units} of {offer.units} units, "
             f"{kopecks_text(int(offer.value))} spread over the lines"
         )
+    elif offer is not None:  # a gift or a set: the offer says what it counted and gave
+        what = offer.text
+    elif rule.fixed_price is not None:
+        what = fixed_price_text(rule, fact, amount)
     else:
         what = f"{percent_text(rule.percent or Decimal(0))}%"
     why = rule.when.amounts_text(current.receipt, fact)
+    if share and rule.pending_days is not None:
+        how += delay_text(rule.pending_days)
     return f"{rule.description} ({what}{how}{'; ' + why if why else ''})"
 
 
@@ -262,6 +293,7 @@ def price_cart(
     promo: PromoCode | None = None,
     *,
     context: PricingContext | None = None,
+    reward: Reward | None = None,
 ) -> PricedCart:
     """Price ``lines`` spending ``points_to_spend`` points.
 
@@ -269,7 +301,8 @@ def price_cart(
     codes); a write-off a till already took is booked as it is, spread over the lines without
     making any line's price negative where the lines can hold it. ``context`` says who buys,
     where and when; without it the purchase is anonymous and undated (rules limited to
-    segments, tiers, dates… do not apply).
+    segments, tiers, dates… do not apply). ``reward``: the customer's choice of a discount or
+    points, where the program offers one (the caller refuses it where it does not).
     """
     context = context or PricingContext()
     pv = program.point_value_kopecks
@@ -278,8 +311,16 @@ def price_cart(
     # The cart's own total before discounts decides ``receipt_from``/``receipt_below``.
     current = with_receipt_amount(standing(program, context), sum(amounts))
     starting_tier = current.tier
-    found = _discounts(program, current, facts, amounts, promo)
+    choice = program.reward_choice
+    if reward is not None and choice is None:
+        raise LoyaltyError(
+            ErrorCode.VALIDATION_ERROR, "the program offers no choice of a discount or points", field="reward"
+        )
+    chosen = choice.resolve(reward, context.anonymous) if choice is not None else None
+    found = _discounts(program, current, facts, amounts, promo, chosen != "points")
     explained = _Explanation()
+    if choice is not None and chosen is not None:
+        explained.add("reward_choice", choice.text(chosen, reward, context.anonymous))
 
     upgrade = crossed_tier(program, current, context, sum(amounts) - sum(found.money))
     if current.tier is not None:
@@ -297,12 +338,12 @@ def price_cart(
         )
         if program.tiers is not None and program.tiers.crossing_purchase_at_new_tier:
             current = at_tier(current, upgrade)
-            found = _discounts(program, current, facts, amounts, promo)
+            found = _discounts(program, current, facts, amounts, promo, chosen != "points")
 
     payable = [a - d for a, d in zip(amounts, found.money, strict=True)]
-    for line, fact, rules in zip(lines, facts, found.by_rule, strict=True):
+    for line, fact, amount, rules in zip(lines, facts, amounts, found.by_rule, strict=True):
         for rule_id, kopecks in rules.items():
-            described = _discount_description(program, rule_id, current, fact, found.offers)
+            described = _discount_description(program, rule_id, current, fact, found.offers, amount)
             explained.add(f"discount:{rule_id}", described, line.line_id, 0, kopecks)
     if promo is not None:
         for line, kopecks in zip(lines, found.promo, strict=True):
@@ -322,20 +363,28 @@ def price_cart(
 
     # accrual: every part of every line exact, one rounding for the receipt
     rates = [line_rate(program, current, fact) for fact in facts]
-    parts: list[tuple[int, str, str, Fraction]] = []  # (line index, rule, description, exact points)
+    if chosen == "discount":  # the customer took the discount: the receipt earns nothing
+        rates = [LineRate((), rate.pending) for rate in rates]
+    # (line index, rule, description, exact points, the rule's own delay or None)
+    parts: list[tuple[int, str, str, Fraction, int | None]] = []
     for index, (line_payable, line_spent, rate) in enumerate(zip(payable, spent, rates, strict=True)):
-        for rule_id, points in found.as_points[index].items():
-            described = _discount_description(program, rule_id, current, facts[index], found.offers)
-            parts.append((index, f"discount:{rule_id}", described, points))
+        for rule_id, points in found.as_points[index].items() if chosen != "discount" else ():
+            described = _discount_description(program, rule_id, current, facts[index], found.offers, amounts[index])
+            giving = program.discounts.rule(rule_id)
+            delay = giving.pending_days if giving is not None else None
+            parts.append((index, f"discount:{rule_id}", described, points, delay))
         base = line_payable if program.accrual.on_amount_paid_by_points else line_payable - line_spent * pv
         base_points = Fraction(max(base, 0)) / pv / 100
         for part in rate.parts:
-            parts.append((index, part.rule, part.description, base_points * part.percent))
+            parts.append((index, part.rule, part.description, base_points * part.percent, part.pending_days))
     accrued_total = int(sum((p[3] for p in parts), Fraction(0)))
     accrued_parts = split_proportionally(accrued_total, [p[3] for p in parts]) if parts else []
     accrued_lines = [0] * len(lines)
-    for (index, rule_id, description, _), share in zip(parts, accrued_parts, strict=True):
+    by_delay: dict[int, int] = {}
+    for (index, rule_id, description, _, delay), share in zip(parts, accrued_parts, strict=True):
         accrued_lines[index] += share
+        days = program.accrual.pending_days if delay is None else delay
+        by_delay[days] = by_delay.get(days, 0) + share
         if share:
             explained.add(rule_id, description, lines[index].line_id, share)
 
@@ -409,4 +458,6 @@ def price_cart(
         turnover_kopecks=current.qualifying_kopecks,
         referral=referral,
         applications=steps,
+        accrual_lots=tuple((days, points) for days, points in sorted(by_delay.items()) if points),
+        reward=chosen,
     )

@@ -28,6 +28,7 @@ from gateway.core.rules.bonuses import Bonuses
 from gateway.core.rules.catalogue import Catalogue
 from gateway.core.rules.conditions import When
 from gateway.core.rules.discounts import DiscountPolicy
+from gateway.core.rules.reward import RewardChoice
 from gateway.core.rules.ladders import Ladder
 from gateway.core.rules.segments import Segment
 from gateway.core.rules.tiers import TierLadder, TierLevel, TierPolicy, TierWindow
@@ -148,6 +149,9 @@ class Program(Section):
     )
     discounts: DiscountPolicy = DiscountPolicy()
     bonuses: Bonuses = Bonuses()
+    reward_choice: RewardChoice | None = Field(
+        default=None, description="The customer may choose a discount or points (see rules/reward.py)"
+    )
 
     @model_validator(mode="after")
     def _unique_codes(self) -> Program:

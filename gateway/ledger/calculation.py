@@ -89,7 +89,9 @@ def calculate(ctx: Ctx, req: CalculateRequest) -> CalculateResult:
     amounts = [money_to_kopecks(line.total()) for line in req.lines]
     promo = promos.applicable(ctx, list(req.promo_codes), card.account_id if card else None, sum(amounts))
     context = pricing_context(ctx, card.account_id if card else None, req.store)
-    priced = price_cart(ctx.program, list(req.lines), req.points_to_spend, available, promo, context=context)
+    priced = price_cart(
+        ctx.program, list(req.lines), req.points_to_spend, available, promo, context=context, reward=req.reward
+    )
     check_spend(ctx, priced.points_cap, req.points_to_spend, available)
     return CalculateResult(
         card_number=req.card_number,
@@ -102,4 +104,5 @@ def calculate(ctx: Ctx, req: CalculateRequest) -> CalculateResult:
         lines=line_results(priced),
         explanation=explain(priced),
         balance=balance,
+        reward=priced.reward,
     )

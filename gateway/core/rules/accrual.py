@@ -10,6 +10,12 @@ when ``accrual.on_amount_paid_by_points``):
 * ``A`` — the ``percent`` of every applicable ``add`` rule.
 
 ``replace`` rules must have distinct priorities, so which one wins is never left to chance.
+
+A rule may set its own ``pending_days``: the points it gives become spendable that many days
+after the purchase instead of the program's ``accrual.pending_days`` (each delay is a lot of its
+own, shown in the balance as ``pending`` until then). For ``add`` that is the rule's own
+``+percent``; for ``replace`` and ``multiply`` it is the line's base rate they set or multiply
+(the longest delay among them wins).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class AccrualRule(Section):
     percent: Percent | None = Field(default=None, description="replace / add: points per 100 roubles")
     factor: Factor | None = Field(default=None, description="multiply: the rate is multiplied by this")
     priority: Priority = 0
+    pending_days: int | None = Field(
+        default=None, ge=0, le=3650, description="Points of this rule become spendable after this many days"
+    )
     pending_until_shipment: bool = Field(
         default=False, description="Points of matching lines wait for their shipment (orders)"
     )

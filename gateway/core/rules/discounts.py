@@ -21,6 +21,11 @@ A rule gives either ``percent`` of the line or a goods mechanic over the whole c
   units); the value of the free units (the cheapest unit prices first) is spread over the
   matching lines in proportion to their amounts, so a return of any of them gives back its own
   share. On each line the mechanic then combines in the tree like any other rule.
+* ``gift_with_purchase``, ``fixed_price`` and ``bundle`` (a set) — see ``rules/goods.py``.
+
+A rule whose value is taken as points may set its own ``pending_days``: those points become
+spendable that many days after the purchase (booked as a lot of their own), whatever the
+program's ``accrual.pending_days``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,15 @@ from gateway.core.allocation import split_proportionally
 from gateway.core.rules.base import Code, Percent, Priority, Section
 from gateway.core.rules.conditions import When
 from gateway.core.rules.context import LineFacts, ReceiptFacts
+from gateway.core.rules.goods import (
+    Bundle,
+    FixedPrice,
+    GiftWithPurchase,
+    GoodsOffer,
+    bundle_offer,
+    fixed_price_value,
+    gift_offer,
+)
 
 Combine = Literal["best_of", "sum", "exclusive"]
 TakeAs = Literal["discount", "points", "split"]
@@ -51,22 +65,48 @@ class DiscountRule(Section):
     when: When = When()
     percent: Percent | None = Field(default=None, description="Percent of the line's amount")
     every_nth_free: EveryNthFree | None = Field(default=None, description="N+1: every n-th unit free")
+    gift_with_purchase: GiftWithPurchase | None = Field(default=None, description="Buy goods, a gift free")
+    fixed_price: FixedPrice | None = Field(default=None, description="The goods at a fixed price a unit")
+    bundle: Bundle | None = Field(default=None, description="A set of goods at a set price or percent off")
     take_as: TakeAs = "discount"
     points_share_percent: Percent | None = Field(default=None, description="split: the share taken as points")
+    pending_days: int | None = Field(
+        default=None, ge=0, le=3650, description="Points of this rule become spendable after this many days"
+    )
     priority: Priority = 0
 
     @model_validator(mode="after")
     def _split(self) -> DiscountRule:
         if (self.take_as == "split") != (self.points_share_percent is not None):
             raise ValueError("points_share_percent is required with take_as: split, and only with it")
-        if (self.percent is None) == (self.every_nth_free is None):
-            raise ValueError("a discount rule gives exactly one of `percent` and `every_nth_free`")
+        given = [
+            value is not None
+            for value in (self.percent, self.every_nth_free, self.gift_with_purchase, self.fixed_price, self.bundle)
+        ]
+        if sum(given) != 1:
+            raise ValueError(
+                "a discount rule gives exactly one of `percent`, `every_nth_free`, `gift_with_purchase`, "
+                "`fixed_price` and `bundle`"
+            )
+        if self.pending_days is not None and self.take_as == "discount":
+            raise ValueError("pending_days is for a rule taken as points (take_as: points or split)")
         return self
+
+    @property
+    def per_cart(self) -> bool:
+        """A mechanic worked out on the whole cart first (N+1, gift, set)."""
+        return self.every_nth_free is not None or self.gift_with_purchase is not None or self.bundle is not None
 
     def kind_text(self) -> str:
         """``10%`` or ``every 3rd unit free`` (explanations and ``check-config``)."""
         if self.every_nth_free is not None:
             return f"every {_ordinal(self.every_nth_free.n)} unit free"
+        if self.gift_with_purchase is not None:
+            return f"gift with purchase: {self.gift_with_purchase.text()}"
+        if self.fixed_price is not None:
+            return self.fixed_price.text()
+        if self.bundle is not None:
+            return self.bundle.text()
         return f"{self.percent}%"
 
     def points_share(self) -> Fraction:
@@ -104,14 +144,19 @@ class DiscountPolicy(Section):
         return next((g for g in self.groups if g.id == group_id), None)
 
     def goods_offers(self, receipt: ReceiptFacts, lines: Sequence[tuple[LineFacts, int]]) -> dict[str, GoodsOffer]:
-        """What each goods mechanic (``every_nth_free``) gives on this cart, by rule id; rules
-        that give nothing are left out."""
+        """What each goods mechanic worked out on the whole cart (``every_nth_free``, gifts,
+        sets) gives on this cart, by rule id; rules that give nothing are left out."""
         offers: dict[str, GoodsOffer] = {}
         for rule in self.rules:
+            offer: GoodsOffer | None = None
             if rule.every_nth_free is not None:
                 offer = _every_nth_free(rule, rule.every_nth_free.n, receipt, lines)
-                if offer is not None:
-                    offers[rule.id] = offer
+            elif rule.gift_with_purchase is not None:
+                offer = gift_offer(rule, receipt, lines)
+            elif rule.bundle is not None:
+                offer = bundle_offer(rule, receipt, lines)
+            if offer is not None:
+                offers[rule.id] = offer
         return offers
 
     def evaluate(
@@ -154,17 +199,6 @@ class DiscountPolicy(Section):
             if group is not None:
                 yield depth, f"[{group.id}] {group.combine}, priority {group.priority}"
                 yield from self._tree(group.members, depth + 1, seen | {node})
-
-
-@dataclass(frozen=True, slots=True)
-class GoodsOffer:
-    """A goods mechanic on one cart: how many units it counted, how many are free, what they are
-    worth (exact kopecks) and each line's share of it (by index in the cart)."""
-
-    units: int
-    free_units: int
-    value: Fraction
-    per_line: dict[int, Fraction]
 
 
 def _every_nth_free(
@@ -232,10 +266,14 @@ class _Evaluator:
         if rule is not None:
             if not rule.when.matches(self.receipt, self.line):
                 return None
-            if rule.every_nth_free is not None:
+            if rule.per_cart:
                 value = min(self.goods.get(rule.id, Fraction(0)), self.amount)
                 if value <= 0:
                     return None  # nothing free on this cart: the mechanic does not apply here
+            elif rule.fixed_price is not None:
+                value = fixed_price_value(rule, self.line, int(self.amount))
+                if value <= 0:
+                    return None  # the line is at or below the fixed price already
             else:
                 value = self.amount * Fraction(rule.percent or 0) / 100
             return _Result(value, rule.priority, ((rule.id, value),))

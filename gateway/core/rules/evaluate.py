@@ -161,6 +161,7 @@ class RatePart:
     rule: str
     description: str
     percent: Fraction  # points per 100 roubles of the base, already multiplied by the factors
+    pending_days: int | None = None  # the rule's own activation delay (None: the program's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +215,19 @@ def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate
     for factor, label in factors:
         percent_value *= factor
         description += f" × {percent_text(factor_decimal(factor))} ({label})"
-    parts = [RatePart(rule_id, description, percent_value)]
+    # The base rate waits as long as the longest delay of the rules that set or multiply it.
+    shaping = [top] if replacing else []
+    shaping += [rule for rule in rules if rule.combine == "multiply"]
+    delays = [rule.pending_days for rule in shaping if rule.pending_days is not None]
+    base_delay = max(delays) if delays else None
+    parts = [RatePart(rule_id, description + delay_text(base_delay), percent_value, base_delay)]
     parts += [
         RatePart(
             f"accrual:{rule.id}",
-            f"+{percent_text(rule.percent or Decimal(0))}%: {rule.description}{_why(rule, current, facts)}",
+            f"+{percent_text(rule.percent or Decimal(0))}%: {rule.description}{_why(rule, current, facts)}"
+            + delay_text(rule.pending_days),
             Fraction(rule.percent or Decimal(0)),
+            rule.pending_days,
         )
         for rule in rules
         if rule.combine == "add"
@@ -229,6 +237,13 @@ def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate
         for code in program.catalogue.kind_chain(facts.kind)
     )
     return LineRate(tuple(parts), pending)
+
+
+def delay_text(days: int | None) -> str:
+    """How a rule's own activation delay reads in the explanation."""
+    if days is None:
+        return ""
+    return "; available at once" if days == 0 else f"; available {days} days after the purchase"
 
 
 def _why(rule: AccrualRule, current: Standing, facts: LineFacts) -> str:

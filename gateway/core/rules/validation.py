@@ -18,6 +18,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gateway.core.rules.base import kopecks_text, roubles_to_kopecks
 from gateway.core.rules.conditions import When
+from gateway.core.rules.goods import check_goods, goods_warnings
 from gateway.core.rules.tiers import TierLadder
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def validate_program(program: Program) -> None:
     _discounts(program, problems)
     _accrual(program, problems)
     _bonuses(program, problems)
+    check_goods(program, problems.add)
     problems.raise_if_any("Program")
 
 
@@ -386,7 +388,7 @@ def program_warnings(program: Program) -> list[tuple[Loc, str]]:
     The share of a line payable by points is the *strictest* of every limit that applies to it
     (``rules/evaluate.py`` ``line_share``), so a higher limit below a stricter one does nothing —
     a tier's 50 % under the program's 30 % silently pays 30 %."""
-    found: list[tuple[Loc, str]] = []
+    found: list[tuple[Loc, str]] = goods_warnings(program)
     ceiling = program.redemption.max_share_percent
 
     def above_program(loc: Loc, what: str, percent: Any) -> None:
