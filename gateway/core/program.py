@@ -28,8 +28,8 @@ from gateway.core.rules.bonuses import Bonuses
 from gateway.core.rules.catalogue import Catalogue
 from gateway.core.rules.conditions import When
 from gateway.core.rules.discounts import DiscountPolicy
-from gateway.core.rules.reward import RewardChoice
 from gateway.core.rules.ladders import Ladder
+from gateway.core.rules.reward import RewardChoice
 from gateway.core.rules.segments import Segment
 from gateway.core.rules.tiers import TierLadder, TierLevel, TierPolicy, TierWindow
 from gateway.core.rules.validation import validate_program
