@@ -13,7 +13,8 @@ from adapters.bitrix.site.router import build_router as build_site_router
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    router.include_router(build_site_router())
-    router.include_router(build_bitrix24_router())
-    router.include_router(build_commerceml_router())
+    # The parts' routes as they were built (with their own prefixes): ``include_router`` would
+    # wrap each part and build its routes again for every app that includes this router.
+    for part in (build_site_router(), build_bitrix24_router(), build_commerceml_router()):
+        router.routes.extend(part.routes)
     return router
