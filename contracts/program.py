@@ -10,7 +10,7 @@ from decimal import Decimal
 from pydantic import ConfigDict, Field, model_validator
 
 from contracts.money import Money, Points
-from contracts.operations import CartLine, Identifier, Operation, Result, RuleApplication
+from contracts.operations import CartLine, Identifier, Operation, Result, Reward, RuleApplication
 
 
 class SimulatedReferrer(Operation):
@@ -41,6 +41,9 @@ class SimulationCart(Operation):
     customer: SimulatedCustomer = SimulatedCustomer()
     promo_code: Identifier | None = None
     points_to_spend: Points = 0
+    reward: Reward | None = Field(
+        default=None, description="The customer's choice of a discount or points (program's reward_choice)"
+    )
     lines: list[CartLine] = Field(min_length=1, max_length=1000)
 
     @model_validator(mode="after")

@@ -16,10 +16,12 @@ import yaml
 
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import CartLine
+from contracts.program import SimulationCart
 from gateway.config import DEMO_CONFIG, parse_config
 from gateway.core.pricing import PricedCart, price_cart
 from gateway.core.program import Program
 from gateway.core.rules.context import PricingContext
+from gateway.core.simulation import simulate
 from tests.conftest import Gateway
 from tests.support import TILL, card_with_points, key
 from tests.test_soap_manzana import SAVON_HEADERS, post, savon_cheque, savon_reply
@@ -92,6 +94,15 @@ def test_a_program_without_a_choice_refuses_one() -> None:
     assert caught.value.code == ErrorCode.VALIDATION_ERROR
     plain = price_cart(program(**{"discounts": CHOICE["discounts"]}), cart(), 0, 0, context=CARDED)
     assert (plain.discount_kopecks, plain.points_accrued, plain.reward) == (10000, 45, None)
+
+
+def test_a_sample_cart_simulates_the_choice() -> None:
+    prog = program(**CHOICE)
+    sample = {"name": "скидка", "lines": [line.model_dump() for line in cart()], "reward": "discount"}
+    chosen = simulate(prog, SimulationCart.model_validate(sample))
+    assert (chosen.total_discount, chosen.points_to_accrue) == (Decimal("100.00"), 0)
+    default = simulate(prog, SimulationCart.model_validate({**sample, "reward": None}))
+    assert (default.total_discount, default.points_to_accrue) == (Decimal("0.00"), 50)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def simulate(program: Program, cart: SimulationCart) -> SimulationResult:
     lines = list(cart.lines)
     promo = _promo(program, cart, sum(money_to_kopecks(line.total()) for line in lines))
     context = context_of(cart)
-    probe = price_cart(program, lines, 0, 0, promo, context=context)
+    probe = price_cart(program, lines, 0, 0, promo, context=context, reward=cart.reward)
     available = cart.customer.available_points
     balance = probe.points_cap if available is None else available
     if cart.points_to_spend > min(probe.points_cap, balance):
@@ -62,7 +62,7 @@ def simulate(program: Program, cart: SimulationCart) -> SimulationResult:
             requested=cart.points_to_spend,
             max_points_payable=min(probe.points_cap, balance),
         )
-    priced = price_cart(program, lines, cart.points_to_spend, balance, promo, context=context)
+    priced = price_cart(program, lines, cart.points_to_spend, balance, promo, context=context, reward=cart.reward)
     return result_of(cart.name, priced)
 
 
