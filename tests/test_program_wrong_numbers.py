@@ -145,14 +145,17 @@ def test_anonymous_calculation_explains_no_cashback_it_does_not_give(service: Lo
 
 def test_check_config_warns_about_a_tier_limit_the_program_limit_always_beats(tmp_path: Path) -> None:
     """Платиновый allows 50 % payable by points, the program 30 %: the strictest limit wins, so
-    the tier's limit never applies — a warning at its line, and the file is still valid."""
-    text = BUILDING.read_text("utf-8")
+    the tier's limit never applies — a warning at its line, and the file is still valid. (The
+    example file itself has no such limit: every demo program checks without a warning.)"""
+    text = BUILDING.read_text("utf-8").replace("cashback_percent: 20}", "cashback_percent: 20, max_share_percent: 50}")
+    building = tmp_path / "building.yaml"
+    building.write_text(text, "utf-8")
     runner = CliRunner()
-    result = runner.invoke(cli, ["check-config", str(BUILDING)])
+    result = runner.invoke(cli, ["check-config", str(building)])
     assert result.exit_code == 0, result.output
     printed = " ".join(result.output.split())
     line = next(n for n, row in enumerate(text.splitlines(), 1) if "code: platinum" in row)
-    assert f"warning: {BUILDING}:{line}: program.tiers.levels.3.max_share_percent: tier 'platinum'" in printed
+    assert f"warning: {building}:{line}: program.tiers.levels.3.max_share_percent: tier 'platinum'" in printed
     assert "redemption.max_share_percent (30%) is stricter" in printed
     assert printed.count("warning:") == 1
 
@@ -181,7 +184,7 @@ def test_check_config_warns_about_a_tier_limit_the_program_limit_always_beats(tm
 def test_a_tier_limit_every_tiered_segment_beats_is_a_warning_too() -> None:
     text = BUILDING.read_text("utf-8")
     changed = (
-        text.replace("cashback_percent: 20, max_share_percent: 50", "cashback_percent: 20, max_share_percent: 25")
+        text.replace("cashback_percent: 20}", "cashback_percent: 20, max_share_percent: 25}")
         .replace("name: Розница, default: true}", "name: Розница, default: true, max_share_percent: 20}")
         .replace("becomes: retail, after_months: 12}", "becomes: retail, after_months: 12, max_share_percent: 10}")
     )
