@@ -710,3 +710,39 @@ def test_the_json_api_the_1c_till_and_a_soap_cheque_give_the_same_goods_discount
     summs = [Decimal(i["summ"]) - Decimal(i["summ_discounted"]) for i in soap["item"]]
     assert summs == [Decimal(d) for d in CHANNEL_DISCOUNTS]
     assert Decimal(soap["summ"]) - Decimal(soap["summ_discounted"]) == Decimal("363.00")
+
+
+def test_a_set_and_gift_receipt_refunded_in_parts_adds_up_to_the_whole(goods_gateway: Gateway) -> None:
+    """A booked receipt with a gift and a set, returned line by line in parts: the money, the
+    points given back and taken back add up to the receipt's, and the ledger's invariants hold."""
+    gw = goods_gateway
+    card = card_with_points(gw.service, 500)
+    receipt = {
+        "receipt_id": "r-set",
+        "card_number": card,
+        "points_to_spend": 97,
+        "lines": [
+            {"line_id": str(n), "item": item, "price": price, "quantity": quantity}
+            for n, (item, price, quantity) in enumerate(CHANNEL_CART, 1)
+        ],
+    }
+    booked = gw.http.post("/api/v1/receipts", json=receipt, headers={**TILL, **key()})
+    assert booked.status_code == 200, booked.text
+    result = booked.json()
+    assert [ln["discount"] for ln in result["lines"]] == CHANNEL_DISCOUNTS
+    # the free cup (line 2) costs nothing: there is nothing to return for it
+    parts = [("4", "1"), ("1", "1"), ("3", "2"), ("1", "1"), ("3", "1"), ("5", "1"), ("6", "1")]
+    money, returned, reversed_ = Decimal(0), 0, 0
+    for number, (line_id, quantity) in enumerate(parts):
+        refund = {"refund_id": f"rf-{number}", "lines": [{"line_id": line_id, "quantity": quantity}]}
+        reply = gw.http.post("/api/v1/receipts/r-set/refunds", json=refund, headers={**TILL, **key()})
+        assert reply.status_code == 200, reply.text
+        data = reply.json()
+        money += Decimal(data["amount_refunded"])
+        returned += data["points_returned"]
+        reversed_ += data["points_reversed"]
+    assert money == Decimal(result["total_amount"]) - Decimal(result["total_discount"])
+    assert (returned, reversed_) == (result["points_spent"], result["points_accrued"])
+    balance = gw.http.get(f"/api/v1/cards/{card}/balance", headers=TILL).json()
+    assert balance["balance"] == 500
+    gw.assert_invariants()
