@@ -25,6 +25,7 @@ from adapters.onec.loyaltyservice.config import OneCConfig
 from contracts.operations import CardNumber
 from gateway.bots.config import BotsConfig
 from gateway.core.program import Program
+from gateway.mailings.config import MailingsConfig
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "gateway.yaml"
 
@@ -112,7 +113,7 @@ class ProviderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["console", "smsru", "smsc", "smsaero", "telegram", "bot"]
+    type: Literal["console", "smsru", "smsc", "smsaero", "telegram", "bot", "smtp"]
     path: str | None = Field(default=None, description="console: the file messages are written to")
     api_id: str | None = None  # smsru
     login: str | None = None  # smsc
@@ -123,6 +124,11 @@ class ProviderConfig(BaseModel):
     sign: str | None = None  # smsaero
     gateway_token: str | None = None  # telegram Gateway API (codes by phone)
     bot_token: str | None = None  # telegram Bot API (chats)
+    host: str | None = None  # smtp (login, password: the SMTP login)
+    port: int | None = Field(default=None, ge=1, le=65535)  # smtp: 587 starttls, 465 ssl, 25 none
+    security: Literal["starttls", "ssl", "none"] = "starttls"  # smtp
+    from_address: str | None = None  # smtp: the sender, e.g. news@shop.ru
+    from_name: str | None = None  # smtp: the sender's name, e.g. Строймаркет
     bot: Literal["telegram", "vk"] | None = None  # bot: the chats of this bot (the `bots:` section)
 
     @model_validator(mode="after")
@@ -137,6 +143,8 @@ class ProviderConfig(BaseModel):
             raise ValueError(f"{self.type} needs {', '.join(missing)}")
         if self.type == "telegram" and not (self.gateway_token or self.bot_token):
             raise ValueError("telegram needs gateway_token and/or bot_token")
+        if self.type == "smtp" and not (self.host and self.from_address):
+            raise ValueError("smtp needs host and from_address")
         if self.type == "bot" and self.bot is None:
             raise ValueError("bot needs bot: telegram or vk")
         return self
@@ -379,6 +387,7 @@ class GatewayConfig(BaseModel):
     demo: DemoSeed | None = None
     erp: ErpConfig | None = None
     bitrix: BitrixConfig | None = None
+    mailings: MailingsConfig = Field(default_factory=MailingsConfig, description="Mailings to an audience")
     bots: BotsConfig | None = Field(default=None, description="Chat bots for customers (Telegram, VK)")
 
     @model_validator(mode="after")
@@ -395,6 +404,10 @@ class GatewayConfig(BaseModel):
         hooks = [w.id for w in self.webhooks]
         if len(hooks) != len(set(hooks)):
             raise ValueError("webhook ids must be unique")
+        for channel, chain in self.mailings.chains.items():
+            unknown = [name for name in chain if name not in self.notifications.providers]
+            if unknown or not chain:
+                raise ValueError(f"mailings.chains.{channel}: unknown or no providers {unknown}")
         return self
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from adapters.bitrix import wiring as bitrix_wiring
 from adapters.bitrix.maintenance import failed_exchange_files
+from adapters.email.smtp import EmailEnvelope, SmtpProvider, SmtpSettings
 from adapters.onec.erp import wiring as erp_wiring
 from adapters.sms.console import ConsoleProvider
 from adapters.sms.smsaero import SmsAero
@@ -22,11 +23,14 @@ from gateway.bots.chats import ChatStore
 from gateway.bots.conversation import BotConversation
 from gateway.bots.delivery import BotProvider
 from gateway.config import ConfigError, GatewayConfig, NotificationsConfig, Settings
-from gateway.core.messaging import MessageProvider
+from gateway.core.messaging import MessageProvider, OutgoingMessage
 from gateway.ledger import program_jobs
 from gateway.ledger.context import Clock, utc_now
 from gateway.ledger.referrals import ReferralRefunds
 from gateway.ledger.service import LoyaltyService
+from gateway.mailings import grants as mailing_grants
+from gateway.mailings import planner as mailing_planner
+from gateway.mailings.envelopes import envelope_lookup
 from gateway.notify.cascade import Cascade
 from gateway.notify.queue import DESTINATION
 from gateway.notify.triggers import NotificationTriggers
@@ -39,6 +43,7 @@ from gateway.workers import accounts_jobs
 from gateway.workers.runner import PeriodicJob
 
 NOTIFICATION_JOBS_EVERY = 600.0  # seconds between runs of the (idempotent) date-driven notification jobs
+MAILING_JOBS_EVERY = 30.0  # seconds between planner passes over sending mailings and open grants
 PROGRAM_JOBS_EVERY = 600.0  # the daily program job (tiers, segments, birthdays) checks this often for work
 
 
@@ -83,6 +88,8 @@ def build_providers(config: NotificationsConfig) -> dict[str, MessageProvider]:
             providers[name] = Smsc(spec.login or "", spec.password or "", spec.sender)
         elif spec.type == "smsaero":
             providers[name] = SmsAero(spec.email or "", spec.api_key or "", spec.sign or "")
+        elif spec.type == "smtp":
+            continue  # needs the database (who a message goes to): built by mail_providers
         elif spec.type == "bot":
             continue  # needs the database: built by bot_providers
         else:
@@ -95,7 +102,43 @@ def build_cascade(
 ) -> Cascade:
     chosen = providers if providers is not None else build_providers(config.notifications)
     chosen = {**bot_providers(service, config), **chosen}
-    return Cascade(service.db, chosen, config.notifications.chains, clock=service.clock)
+    chosen = {**mail_providers(service, config), **chosen}
+    return Cascade(service.db, chosen, cascade_chains(config), clock=service.clock)
+
+
+def cascade_chains(config: GatewayConfig) -> dict[str, list[str]]:
+    """The notification chains plus one per mailing channel (``mailings.chains``; SMS defaults to
+    the notification chain)."""
+    chains = {kind: list(chain) for kind, chain in config.notifications.chains.items()}
+    chains[mailing_planner.notification_kind("sms")] = list(
+        config.mailings.chains.get("sms") or config.notifications.chains["notification"]
+    )
+    chains[mailing_planner.notification_kind("email")] = list(config.mailings.chains.get("email", []))
+    return chains
+
+
+def mail_providers(service: LoyaltyService, config: GatewayConfig) -> dict[str, MessageProvider]:
+    """Message providers of ``type: smtp``: e-mail, addressed by the mailing's recipient."""
+    lookup = envelope_lookup(service.db, config)
+
+    def envelope_of(message: OutgoingMessage) -> EmailEnvelope | None:
+        found = lookup(message.message_id, message.phone)
+        return EmailEnvelope(found.to, found.subject, found.unsubscribe_url) if found else None
+
+    providers: dict[str, MessageProvider] = {}
+    for name, spec in config.notifications.providers.items():
+        if spec.type == "smtp":
+            settings = SmtpSettings(
+                host=spec.host or "",
+                port=spec.port or {"ssl": 465, "starttls": 587}.get(spec.security, 25),
+                from_address=spec.from_address or "",
+                from_name=spec.from_name,
+                security=spec.security,
+                username=spec.login,
+                password=spec.password,
+            )
+            providers[name] = SmtpProvider(settings, envelope_of)
+    return providers
 
 
 def build_relay(
@@ -130,6 +173,13 @@ def build_jobs(
     jobs.extend(erp_wiring.jobs(erp or build_erp(service, config)))
     jobs.extend(accounts_jobs.build_jobs(service))
     jobs.append(PeriodicJob("program", PROGRAM_JOBS_EVERY, lambda: program_jobs.run_daily(service)))
+    jobs.append(
+        PeriodicJob(
+            "mailings",
+            MAILING_JOBS_EVERY,
+            lambda: {**mailing_planner.plan_due(service, config), **mailing_grants.run_due(service)},
+        )
+    )
     jobs.extend(bot_jobs(service, config))
     return jobs
 

@@ -28,6 +28,7 @@ from gateway.api import (
     campaigns,
     customers_profile,
     giftcards,
+    mailings,
     operator,
     orders,
     program,
@@ -179,6 +180,8 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(program.router)
     app.include_router(registration.router)
+    app.include_router(mailings.router)  # /api/v1/mailings, /api/v1/grants, /api/v1/audiences
+    app.include_router(mailings.public)  # /u/{token}: the customer's unsubscribe page
     app.include_router(build_loyaltyservice_router())
     app.include_router(build_soap_router())
     app.include_router(build_discountserver_router())

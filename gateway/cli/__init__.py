@@ -3,7 +3,7 @@ registered here."""
 
 from __future__ import annotations
 
-from gateway.cli import accounts, bitrix, discountserver, erp_sync, importer, program
+from gateway.cli import accounts, bitrix, discountserver, erp_sync, importer, mailings, program
 from gateway.cli.core import app
 from gateway.cli.report import report
 
@@ -14,6 +14,8 @@ app.add_typer(accounts.giftcards_app, name="giftcards")
 app.add_typer(accounts.campaigns_app, name="campaigns")
 app.add_typer(bitrix.app, name="bitrix")
 app.add_typer(discountserver.app, name="discountserver")
+app.add_typer(mailings.app, name="mailing")
+app.add_typer(mailings.grants_app, name="grant")
 app.command("simulate")(program.simulate)
 app.command("report")(report)
 

@@ -439,6 +439,7 @@ from gateway.store import (  # noqa: E402
     models_erp,  # noqa: F401
     models_import,  # noqa: F401
     models_lifecycle,  # noqa: F401
+    models_mailings,  # noqa: F401
     models_orders,  # noqa: F401
     models_profiles,  # noqa: F401
     models_program,  # noqa: F401
