@@ -1,10 +1,14 @@
 """The transaction journal: what every mutating request was, what became of it.
 
-A row is written *received* in the same short transaction that claims the idempotency key, and
-moved to its outcome in the transaction that changes the ledger (so the outcome and the change
-are committed together) or to *failed* when the request is refused. A row left *received* means
-the process died mid-request: nothing of it was applied, and the client's retry with the same key
-runs it again (that row is then *abandoned*).
+A request's row is written with its outcome in the transaction that changes the ledger (so the
+outcome and the change are committed together, ``recorded``), or as *failed* in a transaction of
+its own when the request is refused (``refused``). A process that dies mid-request leaves no row:
+its transaction is rolled back, nothing of it was applied, and the client's retry with the same
+key runs it.
+
+Rows *received* come from the two-step claim of earlier versions (``idempotency._claim``): one
+left behind means that process died mid-request; the client's retry (or the stuck-request
+worker's replay) runs it again and that row is then *abandoned*.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from contracts.errors import ErrorCode, LoyaltyError
 from gateway.observability.context import current_request_id
 from gateway.observability.metrics import record_ledger_outcome
 from gateway.store.models import JournalEntry
@@ -65,30 +70,60 @@ def received(session: Session, *, client_id: str, operation: str, key: str, requ
     return entry.id
 
 
-def done(session: Session, entry_id: str, operation: str, request: BaseModel, result: BaseModel, now: datetime) -> None:
-    entry = session.get(JournalEntry, entry_id)
-    if entry is None:  # pragma: no cover - written in the claim transaction
-        return
-    entry.state = OUTCOME_BY_OPERATION.get(operation, "committed")
-    record_ledger_outcome(operation, entry.state)
-    entry.result_json = result.model_dump_json()
-    for name, value in _refs(result, request).items():
-        if getattr(entry, name) is None:
-            setattr(entry, name, value)
-    entry.updated_at = now
-    session.add(entry)
+def recorded(
+    session: Session, *, client_id: str, operation: str, key: str, request: BaseModel, result: BaseModel, now: datetime
+) -> str:
+    """Journal a request that changed the ledger, in the transaction that changed it; returns
+    the outcome (``held``, ``committed``, …)."""
+    outcome = OUTCOME_BY_OPERATION.get(operation, "committed")
+    session.add(
+        JournalEntry(
+            id=str(uuid.uuid4()),
+            client_id=client_id,
+            operation=operation,
+            idempotency_key=key[:255],
+            state=outcome,
+            request_json=request.model_dump_json(),
+            result_json=result.model_dump_json(),
+            request_id=current_request_id(),
+            created_at=now,
+            updated_at=now,
+            **_refs(request, result),
+        )
+    )
+    return outcome
 
 
-def failed(session: Session, entry_id: str, code: str, message: str, now: datetime) -> None:
-    entry = session.get(JournalEntry, entry_id)
-    if entry is None:
-        return
-    entry.state = "failed"
-    record_ledger_outcome(entry.operation, "failed", code[:64])
-    entry.error_code = code[:64]
-    entry.error_message = message[:1000]
-    entry.updated_at = now
-    session.add(entry)
+def refused(
+    session: Session,
+    *,
+    client_id: str,
+    operation: str,
+    key: str,
+    request: BaseModel,
+    error: BaseException,
+    now: datetime,
+) -> None:
+    """Journal a request that failed and changed nothing (in a transaction of its own)."""
+    code = error.code.value if isinstance(error, LoyaltyError) else ErrorCode.INTERNAL_ERROR.value
+    message = error.message if isinstance(error, LoyaltyError) else type(error).__name__
+    record_ledger_outcome(operation, "failed", code[:64])
+    session.add(
+        JournalEntry(
+            id=str(uuid.uuid4()),
+            client_id=client_id,
+            operation=operation,
+            idempotency_key=key[:255],
+            state="failed",
+            request_json=request.model_dump_json(),
+            error_code=code[:64],
+            error_message=message[:1000],
+            request_id=current_request_id(),
+            created_at=now,
+            updated_at=now,
+            **_refs(request),
+        )
+    )
 
 
 def abandon_stale(session: Session, client_id: str, key: str, now: datetime) -> None:

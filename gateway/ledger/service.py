@@ -178,7 +178,6 @@ class LoyaltyService:
             now=now,
             run=run,
             on_result=on_result,
-            lease=self.in_flight_lease,
         )
 
     def _till(self, client_id: str, handler: Callable[[Ctx, Req], T], request: Req) -> T:
