@@ -22,6 +22,7 @@ from adapters.vk import VkApi, VkBot, VkSender
 from gateway.bots.chats import ChatStore
 from gateway.bots.conversation import BotConversation
 from gateway.bots.delivery import BotProvider
+from gateway.bots.fallback import send_unread_on
 from gateway.config import ConfigError, GatewayConfig, NotificationsConfig, Settings
 from gateway.core.messaging import MessageProvider, OutgoingMessage
 from gateway.ledger import program_jobs
@@ -195,6 +196,7 @@ class Bots:
 
 BOT_UPDATES_KEPT = timedelta(days=2)  # Telegram keeps an unanswered update 24 h; VK retries for less
 BOT_CLEANUP_EVERY = 3600.0
+BOT_FALLBACK_EVERY = 300.0  # seconds between looks for unread bot messages
 
 
 def build_bots(service: LoyaltyService, config: GatewayConfig) -> Bots:
@@ -222,17 +224,18 @@ def bot_providers(service: LoyaltyService, config: GatewayConfig) -> dict[str, M
         bots = config.bots
         if spec.bot == "telegram" and bots is not None and bots.telegram is not None:
             api = BotApi(bots.telegram.token, bots.telegram.api_url)
-            providers[name] = BotProvider(name, "telegram", chats, TelegramSender(api))
+            providers[name] = BotProvider(name, "telegram", chats, TelegramSender(api), service.clock)
         elif spec.bot == "vk" and bots is not None and bots.vk is not None:
             vk_api = VkApi(bots.vk.access_token, bots.vk.api_version, bots.vk.api_url)
-            providers[name] = BotProvider(name, "vk", chats, VkSender(vk_api))
+            providers[name] = BotProvider(name, "vk", chats, VkSender(vk_api), service.clock)
         else:
             raise ConfigError(f"notifications.providers.{name}: no bots.{spec.bot} section for this provider")
     return providers
 
 
 def bot_jobs(service: LoyaltyService, config: GatewayConfig) -> list[PeriodicJob]:
-    """Long polling of the Telegram bot (``mode: polling``) and forgetting old handled updates."""
+    """Long polling of the Telegram bot (``mode: polling``), unread bot messages sent on by the
+    next provider (``unread_fallback_hours``) and forgetting old handled updates."""
     if config.bots is None:
         return []
     chats = ChatStore(service.db)
@@ -243,6 +246,16 @@ def bot_jobs(service: LoyaltyService, config: GatewayConfig) -> list[PeriodicJob
             lambda: {"bot_updates_purged": chats.purge_updates(service.clock() - BOT_UPDATES_KEPT)},
         )
     ]
+    hours = config.bots.unread_fallback_hours
+    if hours is not None:
+        quiet = config.notifications.quiet_hours
+        jobs.append(
+            PeriodicJob(
+                "bot_unread_fallback",
+                BOT_FALLBACK_EVERY,
+                lambda: {"bot_unread_sent_on": send_unread_on(service.db, hours, service.clock(), quiet)},
+            )
+        )
     telegram = config.bots.telegram
     if telegram is not None and telegram.mode == "polling":
         bots = build_bots(service, config)

@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from adapters.telegram_bot import TelegramPoller
 from gateway.bots.config import BotsConfig, TelegramBotConfig
+from gateway.bots.fallback import send_unread_on
 from gateway.config import DEMO_CONFIG, GatewayConfig, NotificationsConfig, ProviderConfig, load_config
 from gateway.notify.triggers import NotificationTriggers
 from gateway.store.models import Notification
@@ -287,3 +288,30 @@ def test_long_polling_confirms_updates_and_a_restarted_poller_answers_nothing_tw
     with gateway.service.db.read() as session:
         chat = session.get(BotChat, ("telegram", str(user.id)))
     assert chat is not None and chat.customer_id is not None
+
+
+def test_an_accrual_message_unread_in_the_bot_goes_by_sms_once_after_the_configured_hours(
+    start_gateway: Callable[..., Gateway], telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, telegram)
+    assert config.bots is not None
+    config = config.model_copy(update={"bots": config.bots.model_copy(update={"unread_fallback_hours": 4})})
+    gateway = start_gateway(config)
+    telegram.set_webhook(gateway.url + HOOK, SECRET)
+    reader, silent = telegram.user(1011, "Кира", "79161234581"), telegram.user(1012, "Лев", "79161234582")
+    for user, receipt in ((reader, "R-1"), (silent, "R-2")):
+        _register(telegram, user)
+        _buy(gateway, _card_of(gateway, _customer_of(gateway, user)), receipt, 1000)
+    _relay(gateway)
+    telegram.send_text(reader, "Баланс")  # writing to the bot after the message reads it
+
+    gateway.clock.advance(hours=3)
+    assert send_unread_on(gateway.service.db, 4, gateway.clock()) == 0  # not yet: 3 hours of 4
+    gateway.clock.advance(hours=2)
+    assert send_unread_on(gateway.service.db, 4, gateway.clock()) == 1
+    assert send_unread_on(gateway.service.db, 4, gateway.clock()) == 0  # once
+    _relay(gateway)
+    sms = [json.loads(line) for line in (tmp_path / "sms.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(m["phone"], m["text"]) for m in sms] == [("+79161234582", "Начислено бонусов: 50. Баланс: 150.")]
+    accruals = [m for m in telegram.messages_to(silent) if m.text.startswith("Начислено")]
+    assert len(accruals) == 1  # the copy went by SMS, not into the chat again

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from gateway.store.db import Database
-from gateway.store.models_bots import BotChat, BotUpdate
+from gateway.store.models_bots import BotChat, BotDelivery, BotUpdate
 
 
 @dataclass
@@ -83,6 +83,17 @@ class ChatStore:
                 row.blocked = False  # the customer wrote: they have not blocked the bot
                 row.updated_at = now
                 session.add(row)
+                # Writing to the bot reads what it sent before: no fallback for those messages.
+                session.execute(
+                    update(BotDelivery)
+                    .where(
+                        col(BotDelivery.channel) == chat.channel,
+                        col(BotDelivery.chat_id) == chat.chat_id,
+                        col(BotDelivery.read_at).is_(None),
+                        col(BotDelivery.sent_at) <= now,
+                    )
+                    .values(read_at=now)
+                )
         except IntegrityError:
             return False
         return True
@@ -103,6 +114,20 @@ class ChatStore:
                 .limit(1)
             ).first()
             return _chat(row) if row is not None else None
+
+    def delivered(self, notification_id: str, provider: str, channel: str, chat_id: str, now: datetime) -> None:
+        """Remember a notification delivered into a chat (once: a resend keeps the first time)."""
+        with self.db.write() as session:
+            if session.get(BotDelivery, notification_id) is None:
+                session.add(
+                    BotDelivery(
+                        notification_id=notification_id,
+                        provider=provider,
+                        channel=channel,
+                        chat_id=chat_id,
+                        sent_at=now,
+                    )
+                )
 
     def set_blocked(self, channel: str, chat_id: str) -> None:
         with self.db.write() as session:

@@ -73,6 +73,13 @@ class BotsConfig(BaseModel):
     texts_en: dict[str, str] = Field(default_factory=dict, description="English texts replacing the built-in ones")
     promotions: list[str] = Field(default_factory=list, description="Lines shown under «Акции» before promo codes")
     history_lines: int = Field(default=10, ge=1, le=50)
+    unread_fallback_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=168,
+        description="A notification the customer has not read in the bot (written to it since) within this many "
+        "hours goes once by the chain's next provider; None: a delivered bot message is final",
+    )
 
     @field_validator("questionnaire")
     @classmethod

@@ -1,5 +1,6 @@
 """The bot as a message channel: a ``MessageProvider`` that delivers a customer's notification to
-the chat bound to that customer, so that a cascade may be "bot first, SMS if there is no chat".
+the chat bound to that customer, so that a cascade may be "bot first, SMS if there is no chat"
+(and, with ``bots.unread_fallback_hours``, "SMS if the bot's message was not read": fallback.py).
 
 A customer without a bound chat, or one who blocked the bot, is a terminal error for this
 provider (the cascade moves on to the next one); the chat is marked blocked so that the next
@@ -11,6 +12,7 @@ from typing import Protocol
 
 from gateway.bots.chats import ChatStore
 from gateway.core.messaging import OutgoingMessage, SendResult, TerminalSendError
+from gateway.ledger.context import Clock, utc_now
 from gateway.ledger.phones import normalize_phone
 
 
@@ -27,11 +29,12 @@ class ChatSender(Protocol):
 
 
 class BotProvider:
-    def __init__(self, name: str, channel: str, chats: ChatStore, sender: ChatSender) -> None:
+    def __init__(self, name: str, channel: str, chats: ChatStore, sender: ChatSender, clock: Clock = utc_now) -> None:
         self.name = name
         self.channel = channel
         self.chats = chats
         self.sender = sender
+        self.clock = clock
         self.dedupes = sender.dedupes
 
     def send(self, message: OutgoingMessage) -> SendResult:
@@ -43,4 +46,6 @@ class BotProvider:
         except ChatBlocked:
             self.chats.set_blocked(self.channel, chat.chat_id)
             raise
+        if message.kind == "notification":
+            self.chats.delivered(message.message_id, self.name, self.channel, chat.chat_id, self.clock())
         return SendResult(self.name, sent_id)

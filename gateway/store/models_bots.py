@@ -43,3 +43,22 @@ class BotUpdate(SQLModel, table=True):
     update_id: str = Field(primary_key=True, max_length=64)
     chat_id: str = Field(max_length=64)
     handled_at: datetime = Field(sa_column=_ts())
+
+
+class BotDelivery(SQLModel, table=True):
+    """A notification delivered into a bot chat: read once the customer writes to the bot after
+    it; unread for ``bots.unread_fallback_hours`` it goes once by the chain's next provider."""
+
+    __tablename__ = "bot_deliveries"
+    __table_args__ = (
+        Index("ix_bot_deliveries_unread", "read_at", "fallback_at", "sent_at"),
+        Index("ix_bot_deliveries_chat", "channel", "chat_id"),
+    )
+
+    notification_id: str = Field(primary_key=True, max_length=64)
+    provider: str = Field(max_length=32)  # the bot provider's name in notifications.providers
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    sent_at: datetime = Field(sa_column=_ts())
+    read_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    fallback_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
