@@ -601,6 +601,32 @@ def test_a_delayed_rules_points_wait_in_the_balance_then_become_available(start_
     gw.assert_invariants()
 
 
+def test_a_fiscal_soap_cheque_books_the_delayed_rules_points_apart(start_gateway: Any) -> None:
+    """A Manzana Fiscal cheque (Jeiwan/manzana-client, sale/success_simple.yml) books through the
+    same receipt operation: the tea's extra points wait 14 days."""
+    gw: Gateway = start_gateway(parse_config(config_text(DELAYED), "delay.yaml"))
+    card = card_with_points(gw.service, 100)
+    items = t(
+        "Item",
+        t("PositionNumber", "1"),
+        t("Article", "TEA-1"),
+        t("Price", "1000.0"),
+        t("Quantity", "1"),
+        t("Summ", "1000.0"),
+        t("Discount", "0"),
+        t("SummDiscounted", "1000.0"),
+    )
+    cheque = savon(
+        f'<tns:ChequeRequest ChequeType="Fiscal">{t("Card", t("CardNumber", card))}{t("Number", "d-1")}'
+        f"{t('OperationType', 'Sale')}{t('Summ', '1000.0')}{t('Discount', '0.0')}{t('SummDiscounted', '1000.0')}"
+        f"{t('PaidByBonus', '0.0')}{items}{savon_tail('2026-11-23T07:21:55+03:00')}</tns:ChequeRequest>"
+    )
+    reply = savon_reply(post(gw, cheque, SAVON_HEADERS))
+    assert reply["charged_bonus"] == "100.00"  # 5 % + 5 % of 1 000
+    balance = gw.http.get(f"/api/v1/cards/{card}/balance", headers=TILL).json()
+    assert (balance["available"], balance["pending"]) == (100 + 50, 50)
+
+
 # ---------------------------------------------------------------------------------------------
 # through a running gateway: the JSON API, the 1C till and a SOAP cheque price alike
 # ---------------------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ import pytest
 import yaml
 
 from contracts.errors import ErrorCode, LoyaltyError
-from contracts.operations import CartLine
+from contracts.operations import CartLine, CommitRequest
 from contracts.program import SimulationCart
 from gateway.config import DEMO_CONFIG, parse_config
 from gateway.core.pricing import PricedCart, price_cart
 from gateway.core.program import Program
 from gateway.core.rules.context import PricingContext
 from gateway.core.simulation import simulate
+from gateway.ledger.canonical import canonical_hash
 from tests.conftest import Gateway
 from tests.support import TILL, card_with_points, key
 from tests.test_soap_manzana import SAVON_HEADERS, post, savon_cheque, savon_reply
@@ -94,6 +95,17 @@ def test_a_program_without_a_choice_refuses_one() -> None:
     assert caught.value.code == ErrorCode.VALIDATION_ERROR
     plain = price_cart(program(**{"discounts": CHOICE["discounts"]}), cart(), 0, 0, context=CARDED)
     assert (plain.discount_kopecks, plain.points_accrued, plain.reward) == (10000, 45, None)
+
+
+def test_a_request_without_a_choice_fingerprints_as_before_the_field_existed() -> None:
+    """Receipts booked before ``reward`` existed keep their idempotency: a request that makes no
+    choice dumps without the key, one that does dumps with it (and so is another request)."""
+    plain = CommitRequest(receipt_id="r", card_number="1", lines=cart())
+    assert "reward" not in plain.model_dump()
+    chosen = plain.model_copy(update={"reward": "points"})
+    assert chosen.model_dump()["reward"] == "points"
+    assert canonical_hash("commit", plain) != canonical_hash("commit", chosen)
+    assert canonical_hash("commit", plain) == canonical_hash("commit", CommitRequest.model_validate(plain.model_dump()))
 
 
 def test_a_sample_cart_simulates_the_choice() -> None:
