@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from contracts.operations import CartLine, CommitRequest, RegisterCustomerRequest
+from contracts.orders import OrderQuantity, OrderRequest, OrderShipment
 from contracts.profiles import UpdateCustomerRequest
 from gateway.config import ConfigError, GatewayConfig, Settings, load_config, parse_config
 from gateway.core.rules.context import PricingContext
@@ -165,6 +166,26 @@ def test_a_purchase_crossing_a_partner_threshold_raises_the_level_and_earns_at_i
     customer = buy(service, "2800000000012", 340_000)
     assert (customer.total_discount, customer.points_accrued) == (Decimal("0.00"), 23800)
     assert tier_of(service, retail) == "vip"
+
+
+def test_a_shipped_web_order_raises_the_partner_level(service: LoyaltyService) -> None:
+    """An installer's order from the web shop: the goods it shipped count in the quarter at once."""
+    installer = register(service, "2800000000071", "installers")
+    line = CartLine(line_id="1", item="FT-400", price_type="installer", quantity=Decimal(10), price=Decimal(34_000))
+    shipment = OrderShipment(
+        shipment_id="S1", shipped_at=noon(date(2026, 2, 10)), lines=[OrderQuantity(line_id="1", quantity=10)]
+    )
+    request = OrderRequest(
+        order_id="W-0071",
+        version=1,
+        card_number="2800000000071",
+        store="M01",
+        lines=[line],
+        paid=True,
+        shipments=[shipment],
+    )
+    service.apply_order("site", uuid.uuid4().hex, request)
+    assert tier_of(service, installer) == "partner_silver"  # 340 000 less 5 % or 8 %: over 300 000
 
 
 def test_a_partner_level_lasts_the_next_quarter_then_the_daily_job_lowers_it(
