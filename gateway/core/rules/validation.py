@@ -437,24 +437,3 @@ def program_warnings(program: Program) -> list[tuple[Loc, str]]:
                     )
                 )
     return found
-    for i, level in enumerate(tiers.levels):
-        loc: Loc = ("tiers", "levels", i, "max_share_percent")
-        percent = level.max_share_percent
-        if percent is None:
-            continue
-        if percent > ceiling:
-            above_program(loc, f"tier {level.code!r}", percent)
-            continue
-        # Every segment that has tiers caps the share lower: the tier's limit is never the strictest.
-        caps = [program.segment(code) for code in tiers.segments]
-        limits = [s.max_share_percent for s in caps if s is not None]
-        stricter = all(limit is not None and limit < percent for limit in limits)
-        if tiers.segments and len(limits) == len(tiers.segments) and stricter:
-            found.append(
-                (
-                    loc,
-                    f"tier {level.code!r} allows {percent}% payable by points, but every segment with "
-                    f"tiers ({', '.join(tiers.segments)}) is stricter and always wins: this limit never applies",
-                )
-            )
-    return found
