@@ -211,3 +211,28 @@ def test_a_blocked_chat_is_marked_and_skipped_until_the_customer_writes_again(se
     assert chats.chat_for_phone("telegram", "+79990030001") is None
     chat.say("Баланс")  # the customer unblocked the bot and wrote to it
     assert chats.chat_for_phone("telegram", "+79990030001") is not None
+
+
+def test_a_command_during_the_questionnaire_is_answered_and_the_question_asked_again(
+    service: LoyaltyService,
+) -> None:
+    chat = Chat(_bot(service, questionnaire=["name"]), 2011)
+    chat.say("/start")
+    chat.say(contact_phone="+79990031001")
+    balance, question = chat.say("Баланс")
+    assert balance.text.startswith("Доступно бонусов: 100.")
+    assert question.text == "Как вас зовут?"
+    chat.say("Ольга")
+    customer = service.lookup_customer("bot", _lookup_phone("+79990031001"))
+    assert customer.name == "Ольга"  # not «Баланс»
+
+
+def test_a_first_message_that_is_not_start_is_greeted_with_the_question_for_the_phone(
+    service: LoyaltyService,
+) -> None:
+    bot = _bot(service)
+    replies = bot.handle(Incoming("vk", "e-1", "4001", "4001", "Привет"), shares_contacts=False)
+    assert [r.text for r in replies] == [
+        "Здравствуйте! Это бонусная программа demo. Чтобы получить карту или найти свою, поделитесь номером "
+        "телефона.\nНапишите номер телефона, например +7 912 345-67-89. Мы пришлём код подтверждения."
+    ]

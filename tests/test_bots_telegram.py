@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -315,3 +316,14 @@ def test_an_accrual_message_unread_in_the_bot_goes_by_sms_once_after_the_configu
     assert [(m["phone"], m["text"]) for m in sms] == [("+79161234582", "Начислено бонусов: 50. Баланс: 150.")]
     accruals = [m for m in telegram.messages_to(silent) if m.text.startswith("Начислено")]
     assert len(accruals) == 1  # the copy went by SMS, not into the chat again
+
+
+def test_the_bot_token_never_reaches_a_log_line(
+    bot_gateway: Gateway, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = telegram.user(1013, "Мария", "79161234583")
+    with caplog.at_level(logging.DEBUG):
+        _register(telegram, user)
+    assert any("/bot***/sendMessage" in record.getMessage() for record in caplog.records)  # httpx logged the calls
+    secret_part = telegram.token.split(":")[1]
+    assert not [r for r in caplog.records if secret_part in r.getMessage()]

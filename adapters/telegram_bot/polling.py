@@ -50,7 +50,9 @@ class TelegramPoller:
                 with self._lock:
                     self._handled += handled
             except (BotApiError, httpx.HTTPError) as exc:
-                log.warning("telegram getUpdates failed: %s", exc)
+                log.warning(
+                    "telegram getUpdates failed: %s", exc if isinstance(exc, BotApiError) else type(exc).__name__
+                )
                 with self._lock:
                     self._errors += 1
                 self._stop.wait(5.0)

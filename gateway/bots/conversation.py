@@ -133,11 +133,14 @@ class _Turn:
         if self.message.contact_phone or self.message.foreign_contact:
             return self.contact()
         command = next((name for name, words in COMMANDS.items() if text.lower().lstrip("/") in words), None)
-        if command is not None and not self.chat.step.startswith("q:"):
-            return self.command(command)
-        if command in {"stop", "help"}:
-            return self.command(command)
-        if self.chat.step == "phone" or (self.chat.customer_id is None and self.chat.step == "start"):
+        if command is not None:
+            replies = self.command(command)
+            if self.chat.step.startswith("q:"):  # the questionnaire still waits for its answer
+                replies += self.next_question()
+            return replies
+        if self.chat.customer_id is None and self.chat.step == "start" and not _looks_like_phone(text):
+            return self.start("")  # a first message that is not /start: greet and ask for the phone
+        if self.chat.customer_id is None and self.chat.step in ("start", "phone"):
             return self.typed_phone(text)
         if self.chat.step == "code":
             return self.code(text)
@@ -322,6 +325,8 @@ class _Turn:
         if name == "stop":
             return [self.consent(False)]
         if self.chat.customer_id is None:
+            if self.chat.step == "code":  # a code is on its way: keep waiting for it
+                return [Reply(self.t("not_registered"))]
             self.chat.step = "phone"
             return [self.ask_phone(self.t("not_registered"))]
         if name == "subscribe":
