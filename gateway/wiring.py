@@ -33,6 +33,7 @@ from gateway.mailings import grants as mailing_grants
 from gateway.mailings import planner as mailing_planner
 from gateway.mailings.envelopes import envelope_lookup
 from gateway.notify.cascade import Cascade
+from gateway.reports.rollups import fold as fold_report_rollups
 from gateway.notify.queue import DESTINATION
 from gateway.notify.triggers import NotificationTriggers
 from gateway.notify.verification import PhoneVerification
@@ -46,6 +47,7 @@ from gateway.workers.runner import PeriodicJob
 NOTIFICATION_JOBS_EVERY = 600.0  # seconds between runs of the (idempotent) date-driven notification jobs
 MAILING_JOBS_EVERY = 30.0  # seconds between planner passes over sending mailings and open grants
 PROGRAM_JOBS_EVERY = 600.0  # the daily program job (tiers, segments, birthdays) checks this often for work
+REPORT_ROLLUPS_EVERY = 10.0  # seconds between folds of new receipts and ledger entries into the report rollups
 
 
 def subscriptions(config: GatewayConfig) -> list[Subscription]:
@@ -174,6 +176,9 @@ def build_jobs(
     jobs.extend(erp_wiring.jobs(erp or build_erp(service, config)))
     jobs.extend(accounts_jobs.build_jobs(service))
     jobs.append(PeriodicJob("program", PROGRAM_JOBS_EVERY, lambda: program_jobs.run_daily(service)))
+    jobs.append(
+        PeriodicJob("report-rollups", REPORT_ROLLUPS_EVERY, lambda: fold_report_rollups(service.db, service.clock()))
+    )
     jobs.append(
         PeriodicJob(
             "mailings",

@@ -44,6 +44,7 @@ class Filters:
     segment: str | None = None
     limit: int = 100
     now: datetime | None = None  # the service's clock (what is "stuck" depends on it)
+    rollups: bool = True  # read the hourly rollups where they apply (False: the ledger tables only)
 
     @property
     def days(self) -> int:
@@ -68,6 +69,7 @@ def make_filters(
     segment: str | None = None,
     limit: int = 100,
     now: datetime | None = None,
+    rollups: bool = True,
 ) -> Filters:
     """Filters for the local days ``first_day``..``last_day`` inclusive."""
     if last_day < first_day:
@@ -95,6 +97,7 @@ def make_filters(
         segment=segment,
         limit=limit,
         now=now,
+        rollups=rollups,
     )
 
 

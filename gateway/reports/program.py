@@ -3,7 +3,7 @@ tiers."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import Date, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from gateway.core.program import Program
+from gateway.reports import rollups
 from gateway.reports.base import Column, Filters, Report, share_percent
 from gateway.reports.purchases import (
     T,
@@ -65,25 +66,34 @@ def _segment_filter(program: Program, filters: Filters) -> Any:
 
 def ledger_flows(session: Session, program: Program, filters: Filters) -> dict[str, int]:
     """Points moved in the period by category, and the liability before and after it (points)."""
-    kind = entries.c.kind
-    period = (entries.c.created_at >= filters.start) & (entries.c.created_at < filters.end)
+    flows_source: Any
+    kind: Any
+    points: Any
+    size: Any
+    if rollups.usable(filters):
+        flows_source = rollups.ledger_hours(session, filters)
+        kind, points, size = flows_source.c.kind, flows_source.c.points, flows_source.c.magnitude
+        period = flows_source.c.hour >= rollups.hour_number(filters.start)
+        before = flows_source.c.hour < rollups.hour_number(filters.start)
+    else:
+        flows_source = entries
+        kind, points, size = entries.c.kind, entries.c.points, func.abs(entries.c.points)
+        period = (entries.c.created_at >= filters.start) & (entries.c.created_at < filters.end)
+        before = entries.c.created_at < filters.start
     columns = [
-        func.coalesce(func.sum(case((period & kind.in_(kinds), func.abs(entries.c.points)), else_=0)), 0).label(key)
+        func.coalesce(func.sum(case((period & kind.in_(kinds), size), else_=0)), 0).label(key)
         for key, kinds, _, _ in FLOWS
     ]
     columns.append(
-        func.coalesce(func.sum(case((period & kind.not_in(KNOWN_KINDS), entries.c.points), else_=0)), 0).label("other")
+        func.coalesce(func.sum(case((period & kind.not_in(KNOWN_KINDS), points), else_=0)), 0).label("other")
     )
-    columns.append(
-        func.coalesce(func.sum(case((entries.c.created_at < filters.start, entries.c.points), else_=0)), 0).label(
-            "opening"
-        )
-    )
-    query = select(*columns).where(entries.c.created_at < filters.end)
+    columns.append(func.coalesce(func.sum(case((before, points), else_=0)), 0).label("opening"))
+    query = select(*columns).select_from(flows_source)
+    if flows_source is entries:
+        query = query.where(entries.c.created_at < filters.end)
     if filters.segment:
         query = (
-            query.select_from(entries)
-            .join(accounts, accounts.c.id == entries.c.account_id)
+            query.join(accounts, accounts.c.id == entries.c.account_id)
             .join(customers, customers.c.id == accounts.c.customer_id)
             .where(_segment_filter(program, filters))
         )
@@ -102,9 +112,24 @@ def ledger_flows(session: Session, program: Program, filters: Filters) -> dict[s
     return flows
 
 
-def summary(session: Session, program: Program, filters: Filters) -> Report:
+def _purchases(session: Session, program: Program, filters: Filters) -> tuple[int, ...]:
+    """Receipts, buyers, gross, discount, returned, paid and paid by points of the period."""
+    if rollups.usable(filters):
+        s = rollups.sales(session, program, filters)
+        row = session.execute(
+            select(
+                func.coalesce(func.sum(s.c.receipts), 0),
+                func.coalesce(func.sum(s.c.gross_kopecks), 0),
+                func.coalesce(func.sum(s.c.discount_kopecks), 0),
+                func.coalesce(func.sum(s.c.returned_kopecks), 0),
+                func.coalesce(func.sum(s.c.paid_by_points_kopecks), 0),
+            )
+        ).one()
+        n, gross, discount, returned, by_points = (int(v) for v in row)
+        active = rollups.active_customers(session, program, filters)
+        return n, active, gross, discount, returned, gross - discount - returned, by_points
     p = period_receipts(program, filters)
-    purchases = session.execute(
+    row = session.execute(
         select(
             func.count(),
             func.count(func.distinct(p.c.customer_id)),
@@ -115,7 +140,11 @@ def summary(session: Session, program: Program, filters: Filters) -> Report:
             func.coalesce(func.sum(p.c.points_spent * p.c.point_value_kopecks), 0),
         ).select_from(p)
     ).one()
-    receipts_count, active, gross, discount, returned, paid, by_points = (int(v) for v in purchases)
+    return tuple(int(v) for v in row)
+
+
+def summary(session: Session, program: Program, filters: Filters) -> Report:
+    receipts_count, active, gross, discount, returned, paid, by_points = _purchases(session, program, filters)
     issued = cards.c.created_at
     new_cards = select(func.count()).select_from(cards).where(issued >= filters.start, issued < filters.end)
     new_customers = (
@@ -174,19 +203,42 @@ def _roubles(kopecks: int) -> Decimal:
 
 def daily(session: Session, program: Program, filters: Filters) -> Report:
     """Per local day: cards issued, receipts, turnover, points accrued and spent on receipts."""
-    p = period_receipts(program, filters)
-    day = _day_sql(session, program, p.c.at).label("day")
-    sales = session.execute(
-        select(
-            day,
-            func.count(),
-            func.sum(p.c.paid),
-            func.sum(p.c.points_accrued),
-            func.sum(p.c.points_spent),
+    sales: list[Any]
+    if rollups.usable(filters):
+        hours = rollups.sales(session, program, filters)
+        per_hour = session.execute(
+            select(
+                hours.c.hour,
+                func.sum(hours.c.receipts),
+                func.sum(hours.c.gross_kopecks - hours.c.discount_kopecks - hours.c.returned_kopecks),
+                func.sum(hours.c.points_accrued),
+                func.sum(hours.c.points_spent),
+            ).group_by(hours.c.hour)
+        ).all()
+        # at most 24 rows a day: the local day of each hour is the program's zone's, exactly
+        summed: dict[date, list[int]] = {}
+        for hour, *values in per_hour:
+            day_of = (rollups.EPOCH + timedelta(hours=int(hour))).astimezone(program.zone).date()
+            into = summed.setdefault(day_of, [0, 0, 0, 0])
+            for i, value in enumerate(values):
+                into[i] += int(value or 0)
+        sales = [(d, *v) for d, v in sorted(summed.items())]
+    else:
+        p = period_receipts(program, filters)
+        day = _day_sql(session, program, p.c.at).label("day")
+        sales = list(
+            session.execute(
+                select(
+                    day,
+                    func.count(),
+                    func.sum(p.c.paid),
+                    func.sum(p.c.points_accrued),
+                    func.sum(p.c.points_spent),
+                )
+                .group_by(day)
+                .order_by(day)
+            ).all()
         )
-        .group_by(day)
-        .order_by(day)
-    ).all()
     issued_day = _day_sql(session, program, cards.c.created_at).label("day")
     issued_query = (
         select(issued_day, func.count())
@@ -214,7 +266,45 @@ def daily(session: Session, program: Program, filters: Filters) -> Report:
     return Report("daily", "Динамика по дням", "Day by day", columns, rows, [], filters)
 
 
+def _stores_from_rollups(session: Session, program: Program, filters: Filters) -> list[tuple[Any, ...]]:
+    s = rollups.sales(session, program, filters)
+    paid = func.sum(s.c.gross_kopecks - s.c.discount_kopecks - s.c.returned_kopecks)
+    query = select(
+        s.c.store,
+        s.c.client_id,
+        func.sum(s.c.receipts),
+        paid,
+        func.sum(s.c.discount_kopecks),
+        func.sum(s.c.points_spent),
+        func.sum(s.c.points_accrued),
+    ).group_by(s.c.store, s.c.client_id)
+    found = {
+        (str(store or ""), str(client)): int(n)
+        for store, client, n in session.execute(rollups.buyers(session, program, filters)).all()
+    }
+    zone = program.catalogue.zone_of
+    rows = [
+        (
+            zone(store or None),
+            store,
+            c,
+            int(n),
+            found.get((store, c), 0),
+            int(t),
+            int(t) // int(n) if n else 0,
+            int(d),
+            int(sp),
+            int(ac),
+        )
+        for store, c, n, t, d, sp, ac in session.execute(query).all()
+        if n
+    ]
+    return sorted(rows, key=lambda row: -row[5])
+
+
 def stores(session: Session, program: Program, filters: Filters) -> Report:
+    if rollups.usable(filters):
+        return _stores_report(_stores_from_rollups(session, program, filters), filters)
     p = period_receipts(program, filters)
     query = (
         select(
@@ -235,6 +325,10 @@ def stores(session: Session, program: Program, filters: Filters) -> Report:
         (z, s or "", c, int(n), int(k), int(t), int(t) // int(n) if n else 0, int(d), int(sp), int(ac))
         for z, s, c, n, k, t, d, sp, ac in session.execute(query).all()
     ]
+    return _stores_report(rows, filters)
+
+
+def _stores_report(rows: list[tuple[Any, ...]], filters: Filters) -> Report:
     columns = (
         Column("zone", "Зона", "Zone"),
         Column("store", "Магазин", "Store"),

@@ -24,7 +24,7 @@ entries = T["ledger_entries"]
 
 # A receipt's till may post it up to this long after it happened (offline receipts), and a
 # receipt may be dated a few minutes ahead of the server's clock (till clocks drift).
-_CLOCK_SKEW = timedelta(minutes=5)
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def purchase_time() -> ColumnElement[datetime]:
@@ -32,17 +32,16 @@ def purchase_time() -> ColumnElement[datetime]:
     return func.coalesce(receipts.c.occurred_at, receipts.c.created_at)
 
 
-def in_period(program: Program, start: datetime, end: datetime) -> ColumnElement[bool]:
+def in_period(program: Program, start: datetime, end: datetime, *, bracket: bool = True) -> ColumnElement[bool]:
     """``start <= purchase time < end``, with a bracket on ``created_at`` so the index on it is
-    used: an offline receipt is booked at most ``offline.max_age_days`` after it happened."""
+    used: an offline receipt is booked at most ``offline.max_age_days`` after it happened
+    (``bracket=False``: the caller gives the lower end of the bracket itself)."""
     at = purchase_time()
     max_age = timedelta(days=program.offline.max_age_days)
-    return and_(
-        receipts.c.created_at >= start - _CLOCK_SKEW,
-        receipts.c.created_at < end + max_age,
-        at >= start,
-        at < end,
-    )
+    conditions = [receipts.c.created_at < end + max_age, at >= start, at < end]
+    if bracket:
+        conditions.append(receipts.c.created_at >= start - CLOCK_SKEW)
+    return and_(*conditions)
 
 
 def zone_of(program: Program, store: ColumnElement[str | None]) -> ColumnElement[str | None]:

@@ -443,4 +443,5 @@ from gateway.store import (  # noqa: E402
     models_orders,  # noqa: F401
     models_profiles,  # noqa: F401
     models_program,  # noqa: F401
+    models_reports,  # noqa: F401
 )
