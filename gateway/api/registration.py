@@ -28,6 +28,11 @@ class CodeRequest(BaseModel):
         description="The end customer's address as the site saw it: codes are limited per address "
         "too. Not the calling system's own address, which all of a site's visitors share.",
     )
+    referrer: CardNumber | None = Field(
+        default=None,
+        description="The referral code the customer came with: the referrer's card number or phone. Kept "
+        "with the code; the confirmation registers the customer as referred (the friend's bonus).",
+    )
 
 
 class CodeSentOut(BaseModel):
@@ -45,6 +50,9 @@ class VerifyRequest(BaseModel):
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     birth_date: date | None = None
     card_number: CardNumber | None = None
+    referrer: CardNumber | None = Field(
+        default=None, description="The referral code (card number or phone); overrides one given with the code request"
+    )
 
 
 def _verification(request: Request) -> PhoneVerification:
@@ -53,12 +61,12 @@ def _verification(request: Request) -> PhoneVerification:
 
 
 @router.post("/registration/code", response_model=CodeSentOut, status_code=202)
-def send_code(body: CodeRequest, request: Request, _client: Client) -> CodeSentOut:
+def send_code(body: CodeRequest, request: Request, client: Client) -> CodeSentOut:
     """Send a confirmation code to the phone (Telegram or SMS, by the configured cascade).
     Rate-limited per phone and per end customer's address (``customer_ip``): 429 ``rate_limited``
-    with ``Retry-After``."""
+    with ``Retry-After``. An unknown ``referrer``: 404 ``referrer_not_found``, no code sent."""
     address = str(body.customer_ip) if body.customer_ip is not None else None
-    sent = _verification(request).request_code(body.phone, address)
+    sent = _verification(request).request_code(body.phone, address, referrer=body.referrer, client_id=client.id)
     return CodeSentOut(phone=sent.phone_masked, expires_at=sent.expires_at, resend_after=sent.resend_after)
 
 
@@ -67,7 +75,12 @@ def verify_code(body: VerifyRequest, request: Request, client: Client) -> Custom
     """Check the code; the customer (new, with a card and the welcome bonus, or the one who
     already has this phone) comes back with a usable card."""
     registration = RegisterCustomerRequest(
-        phone=body.phone, name=body.name, email=body.email, birth_date=body.birth_date, card_number=body.card_number
+        phone=body.phone,
+        name=body.name,
+        email=body.email,
+        birth_date=body.birth_date,
+        card_number=body.card_number,
+        referrer_card=body.referrer,
     )
     return _verification(request).verify(client.id, registration, body.code)
 

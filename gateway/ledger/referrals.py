@@ -4,8 +4,10 @@ customers they brought.
 The points are booked in the receipt's transaction as a lot on the intermediary's account
 (``source = referral``, an entry whose note explains it), recorded once per receipt as a bonus
 grant. A refund of the receipt takes back the matching share (line by line, cumulatively, so
-several partial refunds add up to exactly the whole), from that lot first, then from the
-intermediary's other points; what they already spent is recorded as the shortfall.
+several partial refunds add up to exactly the whole) as an ordinary return takes back a
+purchase's own points (``_take_back``): from that lot first, then from the intermediary's other
+points, pending ones included; what they already spent is recorded as the shortfall
+(``GrantReversal``), for receipts and orders alike.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from sqlmodel import Session, col, select
 from gateway.core.allocation import cumulative_share
 from gateway.core.pricing import PricedCart, Referral
 from gateway.core.program import Program
-from gateway.ledger.accounts import PENDING_UNTIL_SHIPPED, add_entry, add_lot, spendable_lots, take_from_lot
+from gateway.ledger.accounts import (
+    PENDING_UNTIL_SHIPPED,
+    add_entry,
+    add_lot,
+    lock_account,
+    spendable_lots,
+    take_from_lot,
+)
 from gateway.ledger.context import Ctx
 from gateway.outbound.outbox import Event
 from gateway.store.db import Database
@@ -147,11 +156,13 @@ def reverse_for_refund(ctx: Ctx, refund: Refund) -> int:
     grant = ctx.session.get(BonusGrant, grant_key(refund.receipt_txn_id))
     if grant is None or ctx.session.get(GrantReversal, (refund.id, grant.key)) is not None:
         return 0
-    ctx.db.lock_account(ctx.session, grant.account_id)
+    lock_account(ctx, grant.account_id)
     ctx.session.refresh(grant)
     lines = ctx.session.exec(select(ReceiptLine).where(ReceiptLine.receipt_txn_id == refund.receipt_txn_id)).all()
     owed = min(_owed_back(grant, lines), grant.points) - grant.reversed_points
-    taken = _take_back(ctx, grant, max(owed, 0), refund.id) if owed > 0 else 0
+    assert grant.transaction_id is not None
+    note = "referral points of a refunded purchase"
+    taken = _take_back(ctx, grant.account_id, grant.transaction_id, owed, refund.id, note) if owed > 0 else 0
     grant.reversed_points += max(owed, 0)
     ctx.session.add(grant)
     ctx.session.add(
@@ -167,28 +178,44 @@ def reverse_for_refund(ctx: Ctx, refund: Refund) -> int:
     return taken
 
 
-def _take_back(ctx: Ctx, grant: BonusGrant, points: int, refund_txn: str) -> int:
-    own = ctx.session.get(Lot, grant.lot_id) if grant.lot_id is not None else None
-    lots = (
-        [own] if own is not None and own.remaining > 0 and (own.expires_at is None or own.expires_at > ctx.now) else []
-    )
-    lots += [lot for lot in spendable_lots(ctx, grant.account_id) if own is None or lot.id != own.id]
+def _take_back(ctx: Ctx, account_id: str, own_txn: str, points: int, change_id: str, note: str) -> int:
+    """Take back ``points`` of referral credit as ``movements.reverse_earned`` takes back a
+    purchase's own points on an ordinary return: the credit's own lots (``own_txn``) first, even
+    while pending by the program's ``pending_days``; then the intermediary's other live points,
+    soonest-expiring first; then their other points pending by days. Points an open order keeps
+    pending until shipment are never touched (that order accounts for them). The account is
+    locked by the caller. Returns what could be taken; the rest they already spent."""
+    if points <= 0:
+        return 0
+    own = ctx.session.exec(
+        select(Lot)
+        .where(
+            Lot.account_id == account_id,
+            Lot.transaction_id == own_txn,
+            col(Lot.remaining) > 0,
+            col(Lot.available_at) < PENDING_UNTIL_SHIPPED,
+        )
+        .order_by(col(Lot.id))
+    ).all()
+    others = [lot for lot in spendable_lots(ctx, account_id) if lot.transaction_id != own_txn]
+    pending_others = ctx.session.exec(
+        select(Lot)
+        .where(
+            Lot.account_id == account_id,
+            col(Lot.remaining) > 0,
+            col(Lot.available_at) > ctx.now,
+            col(Lot.available_at) < PENDING_UNTIL_SHIPPED,
+            col(Lot.transaction_id).is_distinct_from(own_txn),
+        )
+        .order_by(col(Lot.available_at), col(Lot.id))
+    ).all()
     taken = 0
-    for lot in lots:
+    for lot in [*own, *others, *pending_others]:
         if taken == points:
             break
         take = min(lot.remaining, points - taken)
-        if take <= 0:
-            continue
         entry = add_entry(
-            ctx,
-            grant.account_id,
-            "reverse",
-            -take,
-            lot_id=lot.id,
-            transaction_id=grant.transaction_id,
-            refund_id=refund_txn,
-            note="referral points of a refunded purchase",
+            ctx, account_id, "reverse", -take, lot_id=lot.id, transaction_id=own_txn, refund_id=change_id, note=note
         )
         take_from_lot(ctx, lot, take, "reversed", entry_id=entry.id)
         taken += take
@@ -264,7 +291,7 @@ def reprice_order(
     elif referral is not None and referral.account_id != grant.account_id:
         # The order's referrer changed (the order moved to another customer): the first
         # intermediary's share goes to nothing before the new one's is booked.
-        ctx.db.lock_account(ctx.session, grant.account_id)
+        lock_account(ctx, grant.account_id)
         _post_order_worth(ctx, grant, 0, 0, order_id)
         account = ctx.session.get(Account, referral.account_id)
         if account is None:
@@ -289,7 +316,7 @@ def order_referral_lines(ctx: Ctx, order_id: str) -> tuple[BonusGrant, dict[str,
 
 def post_order(ctx: Ctx, grant: BonusGrant, pending: int, available: int, change_id: str) -> None:
     """Move the intermediary's points from what the order posted to ``pending`` + ``available``."""
-    ctx.db.lock_account(ctx.session, grant.account_id)
+    lock_account(ctx, grant.account_id)
     _post_order_worth(ctx, grant, pending, available, change_id)
     ctx.session.add(grant)
     ctx.session.flush()
@@ -354,45 +381,6 @@ def _credit_order(ctx: Ctx, grant: BonusGrant, points: int, change_id: str, *, p
     grant.lot_id = lot.id
 
 
-def _take_back_order(ctx: Ctx, grant: BonusGrant, points: int, change_id: str) -> int:
-    """Take back unlocked referral points of the order: its own lots first, then the
-    intermediary's other points; returns what could be taken (the rest they already spent)."""
-    assert grant.transaction_id is not None
-    txn = order_lots_txn(grant.transaction_id)
-    lots = [lot for lot in spendable_lots(ctx, grant.account_id) if lot.transaction_id == txn]
-    lots += [
-        lot
-        for lot in ctx.session.exec(
-            select(Lot).where(
-                Lot.account_id == grant.account_id,
-                Lot.transaction_id == txn,
-                col(Lot.remaining) > 0,
-                col(Lot.available_at) > ctx.now,
-                col(Lot.available_at) < PENDING_UNTIL_SHIPPED,
-            )
-        ).all()
-    ]
-    lots += [lot for lot in spendable_lots(ctx, grant.account_id) if lot.transaction_id != txn]
-    taken = 0
-    for lot in lots:
-        take = min(lot.remaining, points - taken)
-        if take <= 0:
-            continue
-        entry = add_entry(
-            ctx,
-            grant.account_id,
-            "reverse",
-            -take,
-            lot_id=lot.id,
-            transaction_id=txn,
-            refund_id=change_id,
-            note="referral points of a returned or changed order",
-        )
-        take_from_lot(ctx, lot, take, "reversed", entry_id=entry.id)
-        taken += take
-    return taken
-
-
 def _post_order_worth(ctx: Ctx, grant: BonusGrant, pending: int, available: int, change_id: str) -> None:
     """``grant.points`` counts what was ever credited (pending or not), ``reversed_points`` what
     was taken back (or is owed); the pending part is what the order's pending lots hold."""
@@ -416,5 +404,16 @@ def _post_order_worth(ctx: Ctx, grant: BonusGrant, pending: int, available: int,
         _credit_order(ctx, grant, d_available, change_id, pending=False)
         grant.points += d_available
     elif d_available < 0:
-        _take_back_order(ctx, grant, -d_available, change_id)
+        assert grant.transaction_id is not None
+        note = "referral points of a returned or changed order"
+        taken = _take_back(ctx, grant.account_id, order_lots_txn(grant.transaction_id), -d_available, change_id, note)
         grant.reversed_points += -d_available  # what they already spent is owed, not re-credited
+        ctx.session.add(
+            GrantReversal(
+                refund_txn_id=change_id,
+                grant_key=grant.key,
+                points=taken,
+                shortfall=-d_available - taken,
+                created_at=ctx.now,
+            )
+        )

@@ -8,6 +8,12 @@ system's own address: a site sends every visitor's request from one address. Bot
 wrong-code counter hold under concurrency on both databases (a per-phone advisory lock on
 PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite; the code row is read ``FOR UPDATE``). Phones are masked
 in every log line.
+
+A referral code (the referrer's card number, or their phone: the phone is the card) may come with
+the code request — kept with the code — or with the confirmation, which wins; an unknown one is
+``referrer_not_found`` before any code is sent or used. A phone counts as confirmed once a code
+sent to it was entered, or when another channel vouched for it (``record_confirmed``: a contact
+shared in Telegram); the ``phone_unconfirmed`` reminders (``gateway/notify/reminders.py``) read it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from gateway.ledger.phones import mask_phone, normalize_phone
 from gateway.ledger.service import LoyaltyService
 from gateway.notify.queue import enqueue
 from gateway.store.models import GatewaySecret, Notification, VerificationCode
+from gateway.store.models_lifecycle import CodeReferrer
 
 log = logging.getLogger("gateway.notify.verification")
 SECRET_NAME = "verification-hmac"
@@ -83,10 +90,23 @@ class PhoneVerification:
             key = int.from_bytes(hashlib.sha256(f"verification:{phone}".encode()).digest()[:8], "big", signed=True)
             session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
-    def request_code(self, phone_raw: str, client_ip: str | None) -> CodeSent:
+    def referrer_id(self, client_id: str, referral_code: str) -> str:
+        """The customer a referral code names: a card number or a phone (in any common notation)."""
+        try:
+            return self.service.lookup_customer(client_id, LookupCustomerRequest(card_number=referral_code)).customer_id
+        except LoyaltyError as exc:
+            if exc.code not in (ErrorCode.CARD_NOT_FOUND, ErrorCode.CUSTOMER_NOT_FOUND):
+                raise
+            raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer=referral_code) from exc
+
+    def request_code(
+        self, phone_raw: str, client_ip: str | None, *, referrer: str | None = None, client_id: str = "site"
+    ) -> CodeSent:
         """Send a code to ``phone_raw``. ``client_ip`` is the end customer's address as the calling
-        system saw it (None: not known; only the per-phone limits apply)."""
+        system saw it (None: not known; only the per-phone limits apply). ``referrer``: the
+        referral code the customer came with, kept with the code for the confirmation."""
         phone = normalize_phone(phone_raw)
+        referrer_id = self.referrer_id(client_id, referrer) if referrer else None
         now = self.service.clock()
         policy = self.policy
         hour_ago = now - timedelta(hours=1)
@@ -127,6 +147,8 @@ class PhoneVerification:
                 created_at=now,
             )
             session.add(row)
+            if referrer_id is not None:
+                session.add(CodeReferrer(code_id=row.id, referrer_customer_id=referrer_id, created_at=now))
             text = self.config.templates["verification"].format(code=code)
             enqueue(
                 session,
@@ -190,10 +212,37 @@ class PhoneVerification:
         if not request.phone:
             raise LoyaltyError(ErrorCode.VALIDATION_ERROR, "phone is required", field="phone")
         phone = normalize_phone(request.phone)
+        if request.referrer_card is not None:  # a card number or a phone: named by the customer id
+            named = self.referrer_id(client_id, request.referrer_card)
+            request = request.model_copy(update={"referrer_card": None, "referrer_customer_id": named})
         code_id = self._check(phone, code)
+        if request.referrer_customer_id is None:
+            with self.service.db.read() as session:
+                kept = session.get(CodeReferrer, code_id)
+            if kept is not None:
+                request = request.model_copy(update={"referrer_customer_id": kept.referrer_customer_id})
         try:
             return self.service.register_customer(client_id, f"verified:{code_id}", request)
         except LoyaltyError as exc:
             if exc.code != ErrorCode.CUSTOMER_ALREADY_EXISTS or exc.details.get("field") != "phone":
                 raise
             return self.service.lookup_customer(client_id, LookupCustomerRequest(phone=phone))
+
+    def record_confirmed(self, phone_raw: str) -> None:
+        """Record ``phone_raw`` as confirmed without a code: another channel vouched for it (a
+        contact the user shared in Telegram is their own verified phone)."""
+        phone = normalize_phone(phone_raw)
+        now = self.service.clock()
+        with self.service.db.write() as session:
+            session.add(
+                VerificationCode(
+                    id=str(uuid.uuid4()),
+                    phone=phone,
+                    code_hash=secrets.token_hex(32),  # no code was sent: nothing can match it
+                    expires_at=now,
+                    attempts_left=0,
+                    created_at=now,
+                    used_at=now,
+                )
+            )
+        log.info("phone %s confirmed by another channel", mask_phone(phone))

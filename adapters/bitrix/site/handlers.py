@@ -167,6 +167,17 @@ def order(call: SiteCall, data: dict[str, Any]) -> dict[str, Any]:
     return _dump(result)
 
 
+def _referrer(call: SiteCall, referral_code: str) -> str:
+    """The customer a referral code names (a card number or a phone: the phone is the card)."""
+    try:
+        lookup = LookupCustomerRequest(card_number=referral_code)
+        return call.service.lookup_customer(call.client_id, lookup).customer_id
+    except LoyaltyError as exc:
+        if exc.code not in (ErrorCode.CARD_NOT_FOUND, ErrorCode.CUSTOMER_NOT_FOUND):
+            raise
+        raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer=referral_code) from exc
+
+
 def register(call: SiteCall, data: dict[str, Any]) -> dict[str, Any]:
     """The new site user becomes a customer (with a card and the welcome bonus); a user whose
     phone or e-mail already belongs to a customer is linked to that customer instead."""
@@ -179,6 +190,7 @@ def register(call: SiteCall, data: dict[str, Any]) -> dict[str, Any]:
         birth_date=req.birth_date,
         card_number=req.card_number,
         external_ref=f"bitrix-user:{req.user_id}",
+        referrer_customer_id=_referrer(call, req.referrer_card) if req.referrer_card else None,
     )
     key = f"bitrix:user:{req.user_id}:{canonical_hash('bitrix-user', request)[:16]}"
     try:

@@ -120,6 +120,9 @@ class UserData(Payload):
     name: str | None = Field(default=None, max_length=256)
     birth_date: date | None = None
     card_number: CardNumber | None = Field(default=None, description="A card the customer already has, if any")
+    referrer_card: CardNumber | None = Field(
+        default=None, description="The referral code the visitor came with: the referrer's card number or phone"
+    )
 
     @model_validator(mode="after")
     def _contact(self) -> UserData:
