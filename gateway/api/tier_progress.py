@@ -1,6 +1,7 @@
-"""``GET /api/v1/cards/{number}/tier`` — where the card's owner stands in the tiers: the tier held
-(code, name, cashback), the qualifying turnover, the next tier and what remains to it, and the
-window the turnover is counted in (its first and last day). Read only; the phone is the card
+"""``GET /api/v1/cards/{number}/tier`` — where the card's owner stands on their ladder (the retail
+tiers, or the ladder of their segment, e.g. partners by quarterly turnover; a company card: the
+company's): the tier held (code, name, cashback), the qualifying turnover, the next tier and what
+remains to it, and the window the turnover is counted in (its first and last day). Read only; the phone is the card
 here as everywhere a card number is accepted."""
 
 from __future__ import annotations
