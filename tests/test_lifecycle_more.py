@@ -12,13 +12,18 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
+import respx
 from sqlmodel import col, select
 
+from adapters.sms import smsru
+from adapters.sms.smsru import SmsRu
 from contracts.operations import BalanceRequest, CartLine, CommitRequest, RegisterCustomerRequest
 from gateway.config import (
     BalanceHighConfig,
@@ -32,8 +37,10 @@ from gateway.config import (
 )
 from gateway.ledger.service import LoyaltyService
 from gateway.notify import triggers as triggers_module
+from gateway.notify.cascade import Cascade, CascadeSettings
 from gateway.notify.triggers import NotificationTriggers
 from gateway.notify.verification import PhoneVerification
+from gateway.outbound.relay import Relay, RelaySettings
 from gateway.store.models import Notification, OutboxMessage
 from gateway.store.models_lifecycle import BalanceAlert
 from gateway.wiring import build_service
@@ -200,9 +207,7 @@ def test_balance_high_repeats_after_m_days_while_it_stays_above(
 ) -> None:
     config = configured(tmp_path)
     rule = BalanceHighConfig(points=1000, repeat_days=30)
-    config = config.model_copy(
-        update={"notifications": config.notifications.model_copy(update={"balance_high": rule})}
-    )
+    config = config.model_copy(update={"notifications": config.notifications.model_copy(update={"balance_high": rule})})
     set_time(clock, noon(date(2026, 1, 15)))
     service = build_service(Settings(database_url=database_url), config, clock)
     try:
@@ -350,3 +355,52 @@ def test_a_bad_balance_template_skips_its_own_messages_only(
     assert len(events(service, "customer.balance_high")) == 1
     assert triggers.run_daily_jobs(service) == 0
     assert len(events(service, "customer.balance_high")) == 1
+
+
+def test_a_phone_confirmed_by_another_channel_gets_no_reminder(
+    service: LoyaltyService, config: GatewayConfig, clock: FakeClock
+) -> None:
+    """A contact shared in Telegram is the user's own verified phone: the bot records it
+    (``PhoneVerification.record_confirmed``) and the reminders leave the customer alone."""
+    register(service, "2700000003103", "Кира")
+    register(service, "2700000003110", "Лев")
+    PhoneVerification(service, config.notifications).record_confirmed("8 (999) 000-31-03")
+    set_time(clock, noon(date(2026, 1, 18)))
+    assert NotificationTriggers(config.notifications).run_daily_jobs(service) == 1
+    (reminder,) = messages(service, "phone_unconfirmed")
+    assert reminder.text.startswith("Лев,")
+
+
+def test_a_message_refused_at_send_time_does_not_hold_back_the_others(
+    service: LoyaltyService, config: GatewayConfig, clock: FakeClock
+) -> None:
+    """The day's reminders go out through SMS.ru; the provider refuses one number for good
+    (status 202, a bad number): that message is dead-lettered, the other two are delivered."""
+    cards = ("2700000003127", "2700000003134", "2700000003141")
+    for n, card in enumerate(cards):
+        register(service, card, f"Клиент {n}")
+    set_time(clock, noon(date(2026, 1, 18)))
+    assert NotificationTriggers(config.notifications).run_daily_jobs(service) == 3
+    refused = phone_of(cards[1]).lstrip("+")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        to = parse_qs(request.content.decode())["to"][0]
+        if to == refused:
+            return httpx.Response(200, json={"status": "ERROR", "status_code": 202, "status_text": "bad number"})
+        sms = {to: {"status": "OK", "status_code": 100, "sms_id": f"s-{to}", "cost": "3.5"}}
+        return httpx.Response(200, json={"status": "OK", "sms": sms})
+
+    cascade = Cascade(
+        service.db,
+        {"smsru": SmsRu("api")},
+        {"verification": ["smsru"], "notification": ["smsru"]},
+        clock=clock,
+        settings=CascadeSettings(quick_retries=1, wait_multiplier=0.01, wait_max=0.02),
+    )
+    relay = Relay(service.db, {"notify": cascade}, settings=RelaySettings(base_delay=timedelta(0)), clock=clock)
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(smsru.URL).mock(side_effect=answer)
+        result = relay.run_once()
+    assert result.delivered == 2  # (the webhook events have no receiver in this relay: dead, not counted here)
+    statuses = {m.phone: m.status for m in messages(service, "phone_unconfirmed")}
+    assert statuses == {phone_of(cards[0]): "sent", phone_of(cards[1]): "failed", phone_of(cards[2]): "sent"}
