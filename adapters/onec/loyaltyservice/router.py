@@ -400,6 +400,9 @@ def _normalized(phone: str | None) -> str | None:
 
 
 def issueclientcard(call: Call) -> dict[str, Any]:
+    # No referrer here: the till sends a fixed parameter set (1C:УНФ, СерверЛояльностиПолучательДанных-
+    # КлиентСервер.ПараметрыЗапросаВыдатьКартуКлиенту: ПараметрыМетодовБонуснойПодсистемы + Client), with
+    # no field for one; the site or an operator sets it afterwards (PATCH /api/v1/customers/{id}).
     phone = call.param("Phone") or call.param("PhoneNumber")
     email = call.param("Email")
     number = None if as_bool(call.param("GenerateNumber")) else _card_param(call)
