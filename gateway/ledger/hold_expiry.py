@@ -10,7 +10,8 @@ from sqlmodel import col, select
 from contracts.errors import LoyaltyError
 from contracts.money import kopecks_to_money
 from contracts.operations import CartLine, CommitRequest, CommitResult
-from gateway.ledger.accounts import find_card, lock_account
+from gateway.ledger.accounts import lock_account
+from gateway.ledger.booking import Booking
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.context import Ctx
 from gateway.ledger.hold_states import UNRESOLVED, HoldStatus
@@ -31,9 +32,9 @@ def _finalize_captured(ctx: Ctx, row: Hold) -> CommitResult:
     request = CommitRequest(
         receipt_id=f"hold:{row.id}", card_number=row.card_number, hold_id=row.id, points_to_spend=points, lines=lines
     )
-    card = find_card(ctx, row.card_number)
     booked = Ctx(ctx.db, ctx.session, ctx.program, ctx.now, row.client_id)
-    return book_receipt(booked, request, card, row.account_id, canonical_hash("commit", request))
+    booking = Booking.load(booked, row.card_number)  # the account is locked (resolve_due_hold)
+    return book_receipt(booked, request, booking, canonical_hash("commit", request))
 
 
 SWEEP_ATTEMPTS = 3

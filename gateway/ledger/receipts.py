@@ -12,36 +12,29 @@ from sqlmodel import col, select
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.money import kopecks_to_money, money_to_kopecks
 from contracts.operations import (
+    BalanceResult,
     CommitRequest,
     CommitResult,
     LineResult,
     OfflineReceiptRequest,
     RuleApplication,
 )
-from gateway.core.pricing import price_cart
+from gateway.core.pricing import PricedCart, price_cart
 from gateway.ledger import members, program_status, promos
 from gateway.ledger.accounts import (
-    add_entry,
-    add_lot,
-    available_points,
     balance_of,
-    expire_due_lots,
     find_card,
-    lock_card_account,
 )
-from gateway.ledger.calculation import check_spend, explain
+from gateway.ledger.booking import Booking
+from gateway.ledger.calculation import check_spend, explain, line_results
 from gateway.ledger.canonical import canonical_hash
 from gateway.ledger.context import Ctx
 from gateway.ledger.hold_states import UNRESOLVED, HoldStatus, move
 from gateway.ledger.holds import get_hold, keep_held, not_usable, own_hold
-from gateway.ledger.movements import allocate
 from gateway.ledger.pricing_context import pricing_context
 from gateway.store.models import Allocation, Card, Hold, Receipt, ReceiptLine
 
 EXPLANATION = TypeAdapter(list[RuleApplication])
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def commit_result(ctx: Ctx, receipt: Receipt, card: Card) -> CommitResult:
@@ -91,23 +84,32 @@ def find_receipt(ctx: Ctx, receipt_id: str) -> Receipt | None:
 
 def commit(ctx: Ctx, req: CommitRequest) -> CommitResult:
     content_hash = canonical_hash("commit", req)
-    booked = _booked_before(ctx, req.receipt_id, content_hash)
+    spends_freely = req.hold_id is None and bool(req.points_to_spend)
+    booking = Booking.load(
+        ctx,
+        req.card_number,
+        receipt_id=req.receipt_id,
+        write_off=(req.points_to_spend or 0, req.receipt_id) if spends_freely else None,
+    )
+    # Read under the account's lock: a concurrent commit of the same receipt (sent to another
+    # replica under another key) has been booked by now or waits for us.
+    booked = _booked_before(ctx, booking.booked_receipt_id, req.receipt_id, content_hash)
     if booked is not None:
         return booked
-    card, account = lock_card_account(ctx, req.card_number)
-    # Look again under the account's lock: a concurrent commit of the same receipt (sent to
-    # another replica under another key) may have been booked while we waited for it.
-    booked = _booked_before(ctx, req.receipt_id, content_hash)
-    if booked is not None:
-        return booked
+    card = booking.card
+    if card.status != "active":
+        raise LoyaltyError(
+            ErrorCode.CARD_BLOCKED, card_number=req.card_number, status=card.status, replaced_by=card.replaced_by
+        )
     members.authorize_receipt(ctx, card, req)
-    return book_receipt(ctx, req, card, account.id, content_hash)
+    return book_receipt(ctx, req, booking, content_hash)
 
 
-def _booked_before(ctx: Ctx, receipt_id: str, content_hash: str) -> CommitResult | None:
-    """The result of this client's receipt ``receipt_id`` if it was booked already (a till retry
-    with a new request id: same answer, no change); an error if it was booked with other content."""
-    existing = find_receipt(ctx, receipt_id)
+def _booked_before(ctx: Ctx, txn_id: str | None, receipt_id: str, content_hash: str) -> CommitResult | None:
+    """The result of this client's receipt ``receipt_id`` (booked as ``txn_id``) if it was booked
+    already (a till retry with a new request id: same answer, no change); an error if it was
+    booked with other content."""
+    existing = ctx.session.get(Receipt, txn_id) if txn_id is not None else None
     if existing is None or existing.client_id != ctx.client_id:
         return None
     if existing.content_hash != content_hash:
@@ -133,21 +135,13 @@ def offline_commit(ctx: Ctx, req: OfflineReceiptRequest) -> CommitResult:
         receipt_id=req.receipt_id, card_number=req.card_number, lines=req.lines, store=req.store, points_to_spend=0
     )
     content_hash = canonical_hash("commit", commit_request)
-    booked = _booked_before(ctx, req.receipt_id, content_hash)
+    booking = Booking.load(ctx, req.card_number, receipt_id=req.receipt_id)
+    booked = _booked_before(ctx, booking.booked_receipt_id, req.receipt_id, content_hash)
     if booked is not None:
         return booked
-    card, account = lock_card_account(ctx, req.card_number, require_active=False)
-    booked = _booked_before(ctx, req.receipt_id, content_hash)
-    if booked is not None:
-        return booked
-    members.authorize(ctx, card, earn=True)
-    result = book_receipt(ctx, commit_request, card, account.id, content_hash, occurred_at=req.occurred_at)
-    expire_due_lots(ctx, account.id)  # points of a receipt older than their lifetime are gone already
-    return commit_result(ctx, ctx.session.get(Receipt, result.transaction_id) or _missing(), card)
-
-
-def _missing() -> Receipt:  # pragma: no cover - the receipt was written in this transaction
-    raise LoyaltyError(ErrorCode.INTERNAL_ERROR, "receipt vanished")
+    members.authorize(ctx, booking.card, earn=True)
+    # Points of a receipt older than their lifetime expire as they are booked (``book_receipt``).
+    return book_receipt(ctx, commit_request, booking, content_hash, occurred_at=req.occurred_at)
 
 
 def _matching_capture(ctx: Ctx, account_id: str, points: int | None) -> str | None:
@@ -163,22 +157,28 @@ def _matching_capture(ctx: Ctx, account_id: str, points: int | None) -> str | No
 def book_receipt(
     ctx: Ctx,
     req: CommitRequest,
-    card: Card,
-    account_id: str,
+    booking: Booking,
     content_hash: str,
     occurred_at: datetime | None = None,
 ) -> CommitResult:
+    """Book ``req`` on the account ``booking`` loaded under its lock: spend (from the receipt's
+    hold, a till's capture of the same points, or the available points), accrue, store the
+    receipt and its lines; the answer is built from what was booked, not read back."""
     txn_id = str(uuid.uuid4())
+    card, account_id = booking.card, booking.account.id
     hold_row: Hold | None = None
     captured = False
-    if req.hold_id is None:
+    if req.hold_id is None and booking.gateway_booking_id is not None:
         from gateway.ledger import till  # till sessions build on this module
 
         # One purchase, one debit: the gateway already booked this till payment itself.
         booked = till.booked_by_gateway(ctx, account_id, req.receipt_id, req.points_to_spend)
         if booked is not None:
             return booked
-    hold_id = req.hold_id or _matching_capture(ctx, account_id, req.points_to_spend)
+    hold_id = req.hold_id
+    # A capture keeps its points held until its receipt: with nothing held, nothing was captured.
+    if hold_id is None and req.points_to_spend and booking.held > 0:
+        hold_id = _matching_capture(ctx, account_id, req.points_to_spend)
     if hold_id is not None:
         # A hold named by the receipt must be the caller's; one found by _matching_capture may be
         # a till's capture whose receipt reaches us through the ERP's exchange.
@@ -202,12 +202,12 @@ def book_receipt(
             )
     else:
         points = req.points_to_spend or 0
-        spendable = available_points(ctx, account_id)
+        spendable = booking.available()
 
     amounts = [money_to_kopecks(line.total()) for line in req.lines]
     promo = promos.applicable(ctx, list(req.promo_codes), account_id, sum(amounts))
     context = pricing_context(ctx, account_id, req.store, occurred_at)
-    priced = price_cart(ctx.program, list(req.lines), points, spendable, promo, context=context, reward=req.reward)
+    priced = price_cart(ctx.program, list(req.lines), points, spendable, promo, context=context)
     total = priced.total_kopecks - priced.discount_kopecks
     # Captured points were already taken as payment at the till: the receipt books them as they
     # are, and the program's cap applied when they were held, not now.
@@ -224,36 +224,27 @@ def book_receipt(
         promos.record_use(ctx, promo, txn_id, account_id)
 
     released = 0
-    spend_allocations: list[Allocation] = []
+    kept: list[Allocation] = []
     if hold_row is not None:
-        spend_allocations, released = keep_held(ctx, hold_row, points)
+        kept, released = keep_held(ctx, hold_row, points)
         move(hold_row, HoldStatus.COMMITTED, ctx.now)
         hold_row.transaction_id = txn_id
         ctx.session.add(hold_row)
-    elif points:
-        spend_allocations = allocate(ctx, account_id, points, "spent", None)
-
     if points:
-        entry = add_entry(ctx, account_id, "spend", -points, hold_id=hold_id, transaction_id=txn_id)
-        for allocation in spend_allocations:
-            allocation.state = "spent"
-            allocation.entry_id = entry.id
-            ctx.session.add(allocation)
+        booking.spend(points, hold_id=hold_id, transaction_id=txn_id, held=kept)
 
-    # One lot per activation delay: points of a rule with its own pending_days wait apart.
-    for pending_days, lot_points in priced.accrual_lots:
-        available_at = (occurred_at or ctx.now) + timedelta(days=pending_days)
+    if priced.points_accrued:
+        available_at = (occurred_at or ctx.now) + timedelta(days=ctx.program.accrual.pending_days)
         days = ctx.program.expiry.days
-        add_lot(
-            ctx,
-            account_id,
-            "accrual",
-            lot_points,
-            entry_kind="accrual",
+        booking.credit(
+            priced.points_accrued,
+            source="accrual",
             available_at=available_at,
             expires_at=available_at + timedelta(days=days) if days else None,
             transaction_id=txn_id,
         )
+    booking.expire_due()  # an offline receipt older than the points' lifetime: they are gone already
+    booking.write()
 
     receipt = Receipt(
         id=txn_id,
@@ -274,21 +265,47 @@ def book_receipt(
         created_at=ctx.now,
     )
     ctx.session.add(receipt)
-    ctx.session.flush()
-    for position, line in enumerate(priced.lines):
-        ctx.session.add(
-            ReceiptLine(
-                receipt_txn_id=txn_id,
-                line_id=line.line_id,
-                position=position,
-                item=line.item,
-                quantity=line.quantity,
-                amount_kopecks=line.amount_kopecks - line.discount_kopecks,
-                discount_kopecks=line.discount_kopecks,
-                points_spent=line.points_spent,
-                points_accrued=line.points_accrued,
-            )
+    ctx.session.add_all(
+        ReceiptLine(
+            receipt_txn_id=txn_id,
+            line_id=line.line_id,
+            position=position,
+            item=line.item,
+            quantity=line.quantity,
+            amount_kopecks=line.amount_kopecks - line.discount_kopecks,
+            discount_kopecks=line.discount_kopecks,
+            points_spent=line.points_spent,
+            points_accrued=line.points_accrued,
         )
-    ctx.session.flush()
+        for position, line in enumerate(priced.lines)
+    )
     program_status.after_purchase(ctx, priced, account_id, txn_id)  # tier upgrade, referral points
-    return commit_result(ctx, receipt, card)
+    # A hold gives points back to lots this booking did not load, and a referral may credit the
+    # buyer's own account: then the balance is read from the database.
+    referral = priced.referral
+    if hold_row is not None or (referral is not None and referral.account_id == account_id):
+        balance = balance_of(ctx, card)
+    else:
+        balance = booking.balance()
+    return _booked(receipt, priced, balance)
+
+
+def _booked(receipt: Receipt, priced: PricedCart, balance: BalanceResult) -> CommitResult:
+    """``commit_result`` of a receipt just booked, from the priced cart rather than read back."""
+    paid_by_points = receipt.points_spent * receipt.point_value_kopecks
+    discount = sum(line.discount_kopecks for line in priced.lines)
+    return CommitResult(
+        transaction_id=receipt.id,
+        receipt_id=receipt.receipt_id,
+        card_number=receipt.card_number,
+        total_amount=kopecks_to_money(receipt.total_kopecks),
+        points_spent=receipt.points_spent,
+        points_accrued=receipt.points_accrued,
+        points_released=receipt.points_released,
+        amount_paid_by_points=kopecks_to_money(paid_by_points),
+        total_discount=kopecks_to_money(discount),
+        amount_payable=kopecks_to_money(receipt.total_kopecks - discount - paid_by_points),
+        lines=line_results(priced),
+        explanation=explain(priced),
+        balance=balance,
+    )
