@@ -236,3 +236,23 @@ def test_a_first_message_that_is_not_start_is_greeted_with_the_question_for_the_
         "Здравствуйте! Это бонусная программа demo. Чтобы получить карту или найти свою, поделитесь номером "
         "телефона.\nНапишите номер телефона, например +7 912 345-67-89. Мы пришлём код подтверждения."
     ]
+
+
+def test_an_update_whose_chat_moved_on_meanwhile_is_handled_again_from_the_new_state(
+    service: LoyaltyService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram may post two updates of one chat at once: «Пётр» (the name) is saved while the
+    update «Мужской» is being handled from the state before it, where it would be the name."""
+    bot = _bot(service, questionnaire=["name", "gender"])
+    chat = Chat(bot, 2012)
+    chat.say("/start")
+    chat.say(contact_phone="+79990032001")
+    before = bot.chats.load("telegram", "2012")
+    chat.say("Пётр")
+    fresh = bot.chats.load
+    stale = [before]
+    monkeypatch.setattr(bot.chats, "load", lambda channel, chat_id: stale.pop() if stale else fresh(channel, chat_id))
+    chat.say("Мужской")
+    customer = service.lookup_customer("bot", _lookup_phone("+79990032001"))
+    profile = service.customer_profile("bot", customer.customer_id)
+    assert (profile.customer.name, profile.gender) == ("Пётр", "male")

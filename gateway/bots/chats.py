@@ -1,6 +1,12 @@
 """Where each bot chat's conversation stands, and which updates were handled (``bot_chats``,
 ``bot_updates``). An update is recorded as handled in the same transaction that saves the
-conversation it moved, so a resent update changes nothing and is answered once."""
+conversation it moved, so a resent update changes nothing and is answered once.
+
+Two updates of one chat handled at once (Telegram may post them in parallel) would each move the
+conversation from the same state: the second to save finds the chat changed since it was loaded
+and raises ``ChatChanged`` with nothing saved; ``BotConversation.handle`` then handles that update
+again from the new state (its ledger calls carry keys made of the update id, so whatever they did
+the first time is not done twice)."""
 
 from __future__ import annotations
 
@@ -17,6 +23,10 @@ from gateway.store.db import Database
 from gateway.store.models_bots import BotChat, BotDelivery, BotUpdate
 
 
+class ChatChanged(Exception):
+    """The chat moved on since this update loaded it: handle the update again."""
+
+
 @dataclass
 class Chat:
     """One customer's chat with the bot in one channel."""
@@ -31,6 +41,11 @@ class Chat:
     referrer_card: str | None = None
     answers: dict[str, Any] = field(default_factory=dict)
     blocked: bool = False
+    loaded: tuple[str | None, ...] | None = None  # the stored state this chat was read from
+
+
+def _state(row: BotChat) -> tuple[str | None, ...]:
+    return (row.step, row.phone, row.customer_id, row.referrer_card, row.answers_json, row.locale)
 
 
 def _chat(row: BotChat) -> Chat:
@@ -45,6 +60,7 @@ def _chat(row: BotChat) -> Chat:
         referrer_card=row.referrer_card,
         answers=json.loads(row.answers_json),
         blocked=row.blocked,
+        loaded=_state(row),
     )
 
 
@@ -63,12 +79,21 @@ class ChatStore:
 
     def save(self, chat: Chat, update_id: str, now: datetime) -> bool:
         """Record the update as handled and save the chat, in one transaction. False when the
-        update was handled meanwhile (the same update delivered twice at once): nothing saved."""
+        update was handled meanwhile (the same update delivered twice at once): nothing saved.
+        ``ChatChanged`` when another update moved the chat since ``chat`` was loaded."""
+        recorded = False
         try:
             with self.db.write() as session:
                 session.add(BotUpdate(channel=chat.channel, update_id=update_id, chat_id=chat.chat_id, handled_at=now))
                 session.flush()
-                row = session.get(BotChat, (chat.channel, chat.chat_id))
+                recorded = True
+                row = session.exec(
+                    select(BotChat)
+                    .where(BotChat.channel == chat.channel, BotChat.chat_id == chat.chat_id)
+                    .with_for_update()
+                ).first()
+                if (_state(row) if row is not None else None) != chat.loaded:
+                    raise ChatChanged(f"{chat.channel} chat changed while update {update_id} was handled")
                 if row is None:
                     row = BotChat(
                         channel=chat.channel, chat_id=chat.chat_id, user_id=chat.user_id, created_at=now, updated_at=now
@@ -83,6 +108,8 @@ class ChatStore:
                 row.blocked = False  # the customer wrote: they have not blocked the bot
                 row.updated_at = now
                 session.add(row)
+                session.flush()
+                chat.loaded = _state(row)
                 # Writing to the bot reads what it sent before: no fallback for those messages.
                 session.execute(
                     update(BotDelivery)
@@ -94,7 +121,9 @@ class ChatStore:
                     )
                     .values(read_at=now)
                 )
-        except IntegrityError:
+        except IntegrityError as exc:
+            if recorded:  # the chat's first update and another one of it inserted the chat at once
+                raise ChatChanged(f"{chat.channel} chat created while update {update_id} was handled") from exc
             return False
         return True
 

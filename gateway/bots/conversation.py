@@ -28,7 +28,7 @@ from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import BalanceRequest, CustomerResult, LookupCustomerRequest, RegisterCustomerRequest
 from contracts.profiles import ProfileResult, UpdateCustomerRequest
 from gateway.bots.barcode import card_barcode_png
-from gateway.bots.chats import Chat, ChatStore
+from gateway.bots.chats import Chat, ChatChanged, ChatStore
 from gateway.bots.config import BotsConfig
 from gateway.bots.texts import COMMANDS, HISTORY_KINDS
 from gateway.ledger.phones import mask_phone, normalize_phone
@@ -41,6 +41,7 @@ _PLAIN = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 _DATE = re.compile(r"^(\d{1,2})[./\-](\d{1,2})[./\-](\d{4})$")
 _CODE = re.compile(r"^\d{4,8}$")
 _REFERRAL = re.compile(r"^[0-9A-Za-z\-_]{1,64}$")
+ATTEMPTS = 3  # an update whose chat another update moved meanwhile is handled again from the new state
 
 
 @dataclass(frozen=True)
@@ -87,22 +88,28 @@ class BotConversation:
         """Answer one update; ``shares_contacts``: the channel can send the user's own verified
         phone (Telegram), else phones are typed and confirmed by a code. Errors of the database
         propagate (the channel then resends the update); a ledger refusal is answered."""
-        if self.chats.handled(message.channel, message.update_id):
-            return []
-        chat = self.chats.load(message.channel, message.chat_id) or Chat(
-            message.channel, message.chat_id, message.user_id
-        )
-        chat.user_id = message.user_id
-        chat.locale = message.locale
-        turn = _Turn(self, chat, message, shares_contacts)
-        try:
-            replies = turn.run()
-        except LoyaltyError as exc:
-            log.warning("bot %s: update %s refused: %s", message.channel, message.update_id, exc.code)
-            replies = [Reply(turn.t("failure"))]
-        if not self.chats.save(chat, message.update_id, self.service.clock()):
-            return []
-        return replies
+        for attempt in range(1, ATTEMPTS + 1):
+            if self.chats.handled(message.channel, message.update_id):
+                return []
+            chat = self.chats.load(message.channel, message.chat_id) or Chat(
+                message.channel, message.chat_id, message.user_id
+            )
+            chat.user_id = message.user_id
+            chat.locale = message.locale
+            turn = _Turn(self, chat, message, shares_contacts)
+            try:
+                replies = turn.run()
+            except LoyaltyError as exc:
+                log.warning("bot %s: update %s refused: %s", message.channel, message.update_id, exc.code)
+                replies = [Reply(turn.t("failure"))]
+            try:
+                saved = self.chats.save(chat, message.update_id, self.service.clock())
+            except ChatChanged:
+                if attempt == ATTEMPTS:
+                    raise
+                continue  # another update of this chat was saved meanwhile: again, from its state
+            return replies if saved else []
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _Turn:
