@@ -207,7 +207,7 @@ def book_receipt(
     amounts = [money_to_kopecks(line.total()) for line in req.lines]
     promo = promos.applicable(ctx, list(req.promo_codes), account_id, sum(amounts))
     context = pricing_context(ctx, account_id, req.store, occurred_at)
-    priced = price_cart(ctx.program, list(req.lines), points, spendable, promo, context=context)
+    priced = price_cart(ctx.program, list(req.lines), points, spendable, promo, context=context, reward=req.reward)
     total = priced.total_kopecks - priced.discount_kopecks
     # Captured points were already taken as payment at the till: the receipt books them as they
     # are, and the program's cap applied when they were held, not now.
@@ -233,11 +233,12 @@ def book_receipt(
     if points:
         booking.spend(points, hold_id=hold_id, transaction_id=txn_id, held=kept)
 
-    if priced.points_accrued:
-        available_at = (occurred_at or ctx.now) + timedelta(days=ctx.program.accrual.pending_days)
+    # One lot per activation delay: points of a rule with its own pending_days wait apart.
+    for pending_days, lot_points in priced.accrual_lots:
+        available_at = (occurred_at or ctx.now) + timedelta(days=pending_days)
         days = ctx.program.expiry.days
         booking.credit(
-            priced.points_accrued,
+            lot_points,
             source="accrual",
             available_at=available_at,
             expires_at=available_at + timedelta(days=days) if days else None,
