@@ -410,6 +410,13 @@ class GatewayConfig(BaseModel):
                 raise ValueError(f"mailings.chains.{channel}: unknown or no providers {unknown}")
         return self
 
+    @model_validator(mode="after")
+    def _bot_providers_have_their_bot(self) -> GatewayConfig:
+        for name, spec in self.notifications.providers.items():
+            if spec.type == "bot" and (self.bots is None or getattr(self.bots, spec.bot or "") is None):
+                raise ValueError(f"notifications.providers.{name}: no bots.{spec.bot} section for this provider")
+        return self
+
 
 class ConfigError(Exception):
     """The configuration file is invalid; the message names the file, line and key."""

@@ -18,7 +18,7 @@ from gateway.bots.chats import ChatStore
 from gateway.bots.config import BotsConfig
 from gateway.bots.conversation import BotConversation, Incoming, Reply
 from gateway.bots.delivery import BotProvider, ChatBlocked
-from gateway.config import DEMO_CONFIG, GatewayConfig, Settings, load_config
+from gateway.config import DEMO_CONFIG, ConfigError, GatewayConfig, Settings, load_config, parse_config
 from gateway.core.messaging import OutgoingMessage, TerminalSendError
 from gateway.ledger.service import LoyaltyService
 from gateway.notify.verification import PhoneVerification
@@ -256,3 +256,15 @@ def test_an_update_whose_chat_moved_on_meanwhile_is_handled_again_from_the_new_s
     customer = service.lookup_customer("bot", _lookup_phone("+79990032001"))
     profile = service.customer_profile("bot", customer.customer_id)
     assert (profile.customer.name, profile.gender) == ("Пётр", "male")
+
+
+def test_a_bot_provider_without_its_bot_section_is_a_configuration_error() -> None:
+    text = DEMO_CONFIG.read_text(encoding="utf-8") + (
+        "\nnotifications:\n"
+        "  providers: {tg: {type: bot, bot: telegram}, console: {type: console}}\n"
+        "  chains: {verification: [console], notification: [tg, console]}\n"
+    )
+    with pytest.raises(ConfigError, match=r"notifications\.providers\.tg: no bots\.telegram section"):
+        parse_config(text)
+    with_bot = text + "bots:\n  telegram: {token: '123456:ABCdef-ghi_jkl'}\n"
+    assert parse_config(with_bot).bots is not None
