@@ -264,6 +264,25 @@ def test_a_set_percent_off_takes_each_components_cheapest_units() -> None:
     # the set: the two cheaper shampoos (200 + 200) and the conditioner: 733.33 × 15 % = 109.9995,
     # 109.99 spread 400 : 333.33 (5 999.49 and 4 999.51 kopecks: the larger remainder gets the kopeck)
     assert discounts(priced) == {"a": 0, "b": 5999, "c": 5000}
+    assert (
+        "1 set(s) of 2 × SH-1, SH-2 + 1 × CO-1 15% off: 733.33 of goods in sets"
+        in (explained(priced, "discount:pair")["b"])
+    )
+    tenth = program(
+        discounts={
+            "rules": [
+                {
+                    **prog.discounts.rules[0].model_dump(exclude_none=True),
+                    "bundle": {
+                        "components": [{"items": ["SH-1", "SH-2"], "quantity": 2}, {"items": ["CO-1"]}],
+                        "percent": 10,
+                    },
+                }
+            ]
+        }
+    )
+    assert "15%" not in explained(price_cart(tenth, cart, 0, 0), "discount:pair")["b"]
+    assert " 10% off: " in explained(price_cart(tenth, cart, 0, 0), "discount:pair")["b"]
     assert priced.discount_kopecks == 10999
 
 

@@ -36,7 +36,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from gateway.core.allocation import split_proportionally
-from gateway.core.rules.base import Code, Percent, Ref, Roubles, Section, kopecks_text, roubles_to_kopecks
+from gateway.core.rules.base import (
+    Code,
+    Percent,
+    Ref,
+    Roubles,
+    Section,
+    kopecks_text,
+    percent_text,
+    roubles_to_kopecks,
+)
 from gateway.core.rules.context import LineFacts, ReceiptFacts
 
 if TYPE_CHECKING:
@@ -117,7 +126,7 @@ class Bundle(Section):
         return " + ".join(f"{part.quantity} × {part.text()}" for part in self.components)
 
     def text(self) -> str:
-        how = f"at {self.price}" if self.price is not None else f"{self.percent}% off"
+        how = f"at {self.price}" if self.price is not None else f"{percent_text(self.percent or Decimal(0))}% off"
         return f"set {self.parts_text()} {how}"
 
 
@@ -225,7 +234,7 @@ def bundle_offer(rule: DiscountRule, receipt: ReceiptFacts, lines: Lines) -> Goo
         how = f"at {kopecks_text(roubles_to_kopecks(mechanic.price))} a set"
     else:
         exact = worth * Fraction(mechanic.percent or 0) / 100
-        how = f"{mechanic.percent.normalize() if mechanic.percent is not None else 0}% off"
+        how = f"{percent_text(mechanic.percent or Decimal(0))}% off"
     whole = int(exact)  # rounded down once per cart, then spread to the kopeck
     if whole <= 0:
         return None
