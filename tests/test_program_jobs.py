@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
 from contracts.operations import (
@@ -33,7 +34,7 @@ from gateway.importer.history import HistoryImporter
 from gateway.ledger import program_jobs
 from gateway.ledger.pricing_context import window_turnover
 from gateway.ledger.service import LoyaltyService
-from gateway.store.models import Account, Customer
+from gateway.store.models import Account, Customer, LedgerEntry, Lot
 from gateway.store.models_program import BonusGrant, ProgramJobRun, StatusChange
 from gateway.wiring import build_service
 from gateway.workers.runner import run_once
@@ -438,3 +439,88 @@ def test_a_quiet_day_locks_no_one_and_a_busy_one_only_those_it_changes(
     done = program_jobs.run_daily(service)
     assert (done["tiers_changed"], done["birthday_bonuses"], done["customers"]) == (1, 1, 7)
     assert program_jobs.worth_a_look(service, [*quiet, climber, born], date(2026, 1, 17)) == []
+
+
+# -- issue 22: the day's changes are written a chunk of customers per transaction ---------------
+
+
+class _CustomersPerTransaction:
+    """How many customer rows each committed write transaction updated (those that updated any)."""
+
+    def __init__(self, service: LoyaltyService) -> None:
+        self.engine = service.db.write_engine
+        self.updated: list[int] = []
+        self._pending = 0
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("UPDATE CUSTOMERS"):
+            self._pending += len(parameters) if many else 1
+
+    def _commit(self, _connection: Any) -> None:
+        if self._pending:
+            self.updated.append(self._pending)
+        self._pending = 0
+
+    def __enter__(self) -> _CustomersPerTransaction:
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+
+
+def test_the_first_day_places_everyone_a_chunk_per_transaction_and_records_every_change(
+    service: LoyaltyService, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The program's first day changes every customer: they are placed ``WRITE_BATCH`` to a
+    transaction (short locks), each change recorded as one placed alone would be."""
+    monkeypatch.setattr(program_jobs, "WRITE_BATCH", 10)
+    people = [register(service, f"27000000005{i:02d}") for i in range(25)]
+    with service.db.write() as session:  # the program is new: nobody has a segment or tier yet
+        session.execute(update(Customer).values(segment=None, segment_since=None, tier=None))
+    with _CustomersPerTransaction(service) as writes:
+        done = program_jobs.run_daily(service, batch=100)
+    assert (done["segments_changed"], done["tiers_changed"], done["customers"]) == (25, 25, 25)
+    assert writes.updated == [10, 10, 5]
+    for person in people:
+        placed = customer(service, person)
+        assert (placed.segment, placed.segment_since, placed.tier, placed.tier_since) == (
+            "retail",
+            date(2026, 1, 15),
+            "base",
+            date(2026, 1, 15),
+        )
+        assert changes(service, person, "segment")[-1] == (None, "retail", "schedule")
+        assert changes(service, person, "tier") == [(None, "base", "schedule")]
+    assert program_jobs.run_daily(service) == {}  # the same day again: nothing
+
+
+def test_a_chunk_of_birthday_bonuses_is_booked_as_lots_entries_and_grants_that_add_up(
+    service: LoyaltyService, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(program_jobs, "WRITE_BATCH", 5)
+    cards = [f"27000000006{i:02d}" for i in range(12)]
+    people = [register(service, card, birth_date=date(1988, 2, 3)) for card in cards]
+    program_jobs.run_daily(service)  # the tiers of the first day
+    set_time(clock, noon(date(2026, 2, 4)))  # a day after the birthday: within the grace days
+    done = program_jobs.run_daily(service)
+    assert done["birthday_bonuses"] == 12
+    assert all(available(service, card) == 200 + 500 for card in cards)
+    with service.db.read() as session:
+        grants = session.exec(select(BonusGrant).where(BonusGrant.kind == "birthday")).all()
+        lots = {lot.id: lot for lot in session.exec(select(Lot).where(Lot.source == "birthday")).all()}
+        entries = session.exec(select(LedgerEntry).where(LedgerEntry.kind == "birthday")).all()
+        accounts = {a.customer_id: a.id for a in session.exec(select(Account)).all()}
+    assert sorted(g.key for g in grants) == sorted(f"birthday:{p}:2026" for p in people)
+    for grant in grants:  # each grant names its own lot, on the customer's account, living 30 days
+        lot = lots[grant.lot_id]
+        assert (lot.account_id, lot.points, lot.remaining) == (accounts[grant.customer_id], 500, 500)
+        assert lot.expires_at is not None and lot.expires_at - lot.created_at == timedelta(days=30)
+    assert sorted((e.lot_id, e.account_id, e.points) for e in entries) == sorted(
+        (lot.id, lot.account_id, 500) for lot in lots.values()
+    )
+    assert all(e.client_id == program_jobs.CLIENT for e in entries)
+    assert program_jobs.run_daily(service) == {}
+    assert service.check().ok
