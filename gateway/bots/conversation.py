@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from pydantic import ValidationError
+
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import BalanceRequest, CustomerResult, LookupCustomerRequest, RegisterCustomerRequest
 from contracts.profiles import ProfileResult, UpdateCustomerRequest
@@ -99,8 +101,10 @@ class BotConversation:
             turn = _Turn(self, chat, message, shares_contacts)
             try:
                 replies = turn.run()
-            except LoyaltyError as exc:
-                log.warning("bot %s: update %s refused: %s", message.channel, message.update_id, exc.code)
+            except (LoyaltyError, ValidationError) as exc:
+                # A refusal is answered and the update is done (a resend would be refused again).
+                code = exc.code if isinstance(exc, LoyaltyError) else "validation_error"
+                log.warning("bot %s: update %s refused: %s", message.channel, message.update_id, code)
                 replies = [Reply(turn.t("failure"))]
             try:
                 saved = self.chats.save(chat, message.update_id, self.service.clock())
@@ -293,8 +297,6 @@ class _Turn:
     def finish_questionnaire(self) -> list[Reply]:
         chat = self.chat
         answers = {k: v for k, v in chat.answers.items() if k != "fields" and v is not None}
-        chat.answers = {}
-        chat.step = "ready"
         assert chat.customer_id is not None
         if answers:
             consent = answers.get("ad_consent")
@@ -310,8 +312,11 @@ class _Turn:
                     ad_consent_channel="bot" if consent is not None else None,
                 ),
             )
-            return [Reply(self.t("questionnaire_done"), self.menu()), *self.card()]
-        return [Reply(self.t("help"), self.menu()), *self.card()]
+        # Only now: a refused profile change leaves the answers, and the last one may be given again.
+        chat.answers = {}
+        chat.step = "ready"
+        first = Reply(self.t("questionnaire_done" if answers else "help"), self.menu())
+        return [first, *self.card()]
 
     # -- commands ---------------------------------------------------------------------------
 
