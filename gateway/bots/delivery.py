@@ -8,12 +8,18 @@ message does not try it again until the customer writes to the bot."""
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from contracts.errors import LoyaltyError
 from gateway.bots.chats import ChatStore
 from gateway.core.messaging import OutgoingMessage, SendResult, TerminalSendError
 from gateway.ledger.context import Clock, utc_now
 from gateway.ledger.phones import normalize_phone
+
+log = logging.getLogger("gateway.bots")
 
 
 class ChatBlocked(TerminalSendError):
@@ -38,7 +44,11 @@ class BotProvider:
         self.dedupes = sender.dedupes
 
     def send(self, message: OutgoingMessage) -> SendResult:
-        chat = self.chats.chat_for_phone(self.channel, normalize_phone(message.phone))
+        try:
+            phone = normalize_phone(message.phone)
+        except LoyaltyError as exc:
+            raise TerminalSendError(self.name, "not a phone number") from exc
+        chat = self.chats.chat_for_phone(self.channel, phone)
         if chat is None:
             raise TerminalSendError(self.name, f"no {self.channel} chat is bound to this customer")
         try:
@@ -47,5 +57,8 @@ class BotProvider:
             self.chats.set_blocked(self.channel, chat.chat_id)
             raise
         if message.kind == "notification":
-            self.chats.delivered(message.message_id, self.name, self.channel, chat.chat_id, self.clock())
+            try:
+                self.chats.delivered(message.message_id, self.name, self.channel, chat.chat_id, self.clock())
+            except SQLAlchemyError:  # the message is sent: losing its unread fallback beats sending it twice
+                log.exception("bot delivery of %s not recorded", message.message_id)
         return SendResult(self.name, sent_id)
