@@ -105,6 +105,9 @@ def test_plumbing_segments_zones_and_the_partner_ladder() -> None:
     silver = {(step["rule"], step["line_id"]) for step in results[2]["explanation"]}
     assert {("tier_share:partner_silver", "1"), ("discount:ural-heating", "1")} <= silver
     assert [line["points_spent"] for line in results[2]["lines"]] == [787, 213]  # 1 000 by 4 080 : 1 104
+    # A partner's turnover is counted in the partner ladder's quarter, and the explanation says so.
+    tier_texts = {step["description"] for step in results[2]["explanation"] if step["rule"] == "tier"}
+    assert tier_texts == {"tier Партнёр Серебро: turnover 420 000.00 in the quarter"}
 
 
 def test_tea_shop_six_cashback_levels() -> None:

@@ -324,7 +324,7 @@ def price_cart(
 
     upgrade = crossed_tier(program, current, context, sum(amounts) - sum(found.money))
     if current.tier is not None:
-        window = program.turnover_window.describe()
+        window = program.window_for(current.segment).describe()
         explained.add(
             "tier",
             f"tier {current.tier.label}: turnover {kopecks_text(current.qualifying_kopecks)} in {window}",
@@ -385,7 +385,7 @@ def price_cart(
         accrued_lines[index] += share
         days = program.accrual.pending_days if delay is None else delay
         by_delay[days] = by_delay.get(days, 0) + share
-        if share:
+        if share or rule_id.startswith("experiment:"):  # a control group's rule is explained at 0
             explained.add(rule_id, description, lines[index].line_id, share)
 
     # points payable, explained
