@@ -177,6 +177,7 @@ def test_two_workers_folding_at_once_fold_every_row_once(shop: Shop) -> None:
         worker.start()
     for worker in workers:
         worker.join()
+    assert len(counted) == 2  # neither worker failed
     assert sum(c["receipts"] for c in counted) == 12
     with shop.db.read() as session:
         assert session.execute(select(func.sum(hours_table.c.receipts))).scalar_one() == 12

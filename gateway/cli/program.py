@@ -227,7 +227,9 @@ def program_summary(config: GatewayConfig) -> RenderableType:
             table.add_column(column)
         for rule in program.accrual.rules:
             value = f"× {rule.factor}" if rule.combine == "multiply" else f"{rule.percent}%"
-            table.add_row(rule.id, rule.combine, value, str(rule.priority), rule.description)
+            trial = rule.experiment
+            held = f" [эксперимент: контроль {trial.control_percent}% с {trial.since}]" if trial else ""
+            table.add_row(rule.id, rule.combine, value, str(rule.priority), rule.description + held)
         parts.append(table)
     bonuses = program.bonuses
     if program.welcome_bonus.points or bonuses.birthday or bonuses.referral or bonuses.referral_welcome:

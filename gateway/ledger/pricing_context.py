@@ -194,4 +194,5 @@ def pricing_context(
         turnover_kopecks=current,
         previous_turnover_kopecks=previous,
         referrer=_referrer(ctx.session, program, customer) if program.bonuses.referral else None,
+        customer_id=customer.id,
     )

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gateway.core.program import Program
-from gateway.reports import accounting, customers, program, promotions
+from gateway.reports import accounting, customers, experiments, program, promotions
 from gateway.reports.base import Filters, Report, ReportError
 from gateway.store.db import Database
 
@@ -40,6 +40,9 @@ REPORTS: dict[str, ReportInfo] = {
         ReportInfo("campaigns", "Кампании промокодов", "Promo-code campaigns", promotions.campaigns),
         ReportInfo("pairs", "Товары, которые покупают вместе", "Goods bought together", promotions.pairs),
         ReportInfo("stuck", "Зависшие и ошибочные операции", "Stuck and failed transactions", accounting.stuck),
+        ReportInfo(
+            "experiment", "Эксперименты с правилами начисления", "Accrual rule experiments", experiments.experiment
+        ),
     )
 }
 

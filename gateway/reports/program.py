@@ -171,13 +171,13 @@ def summary(session: Session, program: Program, filters: Filters) -> Report:
         ("customers_registered", "Зарегистрировано покупателей", registered, "чел."),
         ("active_customers", "Активных покупателей (с покупкой в периоде)", active, "чел."),
         ("receipts_with_card", "Чеков с картой", receipts_count, "шт."),
-        ("receipts_with_card_share", "Доля чеков с картой", None, "%"),
+        ("receipts_with_card_share", "Доля чеков с картой — недоступно (чеков без карты нет в шлюзе)", None, "%"),
         ("gross", "Сумма чеков до скидок", _roubles(gross), "руб."),
         ("discount", "Скидки программы", _roubles(discount), "руб."),
         ("returned", "Возвраты по этим чекам", _roubles(returned), "руб."),
         ("turnover", "Оборот по картам (после скидок и возвратов)", _roubles(paid), "руб."),
         ("average_with_card", "Средний чек с картой", average, "руб."),
-        ("average_without_card", "Средний чек без карты", None, "руб."),
+        ("average_without_card", "Средний чек без карты — недоступно (чеков без карты нет в шлюзе)", None, "руб."),
         ("paid_by_points", "Оплачено баллами", _roubles(by_points), "руб."),
         ("paid_by_points_share", "Доля оплаты баллами", share_percent(by_points, gross - discount), "%"),
     ]
@@ -190,8 +190,9 @@ def summary(session: Session, program: Program, filters: Filters) -> Report:
         ("liability_closing_roubles", "Обязательства на конец периода", _roubles(flows["closing"] * point), "руб."),
     ]
     notes = [
-        "Чеки без карты в шлюз не приходят: доля чеков с картой и средний чек без карты не вычисляются "
-        "(нужны общие продажи из 1С).",
+        "Чеки без карты в шлюзе не записываются: расчёт скидок без карты (1С calculatediscounts, "
+        "SOAP-чек без Card) только считается и не сохраняется, salesturnover — запрос по карте. Доля "
+        "чеков с картой и средний чек без карты не вычисляются: нужны общие продажи из 1С.",
         "Баллы и обязательства — по всей программе (фильтр по магазину к ним не применяется).",
     ]
     return Report("summary", "Сводка программы", "Program summary", METRIC_COLUMNS, rows, notes, filters)

@@ -107,10 +107,12 @@ def _cut(session: Session, since: datetime, limit: datetime, batch: int) -> date
     return bound
 
 
+def _insert(session: Session, table: Any) -> Any:
+    return sqlite.insert(table) if _dialect(session) == "sqlite" else postgresql.insert(table)
+
+
 def _upsert(session: Session, table: Any, keys: list[str], columns: list[str], rows: Select[Any]) -> int:
-    dialect = _dialect(session)
-    insert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
-    statement = insert.from_select(columns, rows)
+    statement = _insert(session, table).from_select(columns, rows)
     statement = statement.on_conflict_do_update(
         index_elements=keys,
         set_={c: table.c[c] + statement.excluded[c] for c in columns if c not in keys},
@@ -188,16 +190,16 @@ def fold_once(db: Database, now: datetime, batch: int = BATCH) -> Folded | None:
     """Fold one batch booked before ``now - LAG``; None when there is nothing left to fold."""
     limit = now - LAG
     with db.write() as session:
+        # the row exists before it is locked, so that two first folds wait for each other
+        first = _insert(session, watermark_table).values(name=NAME, folded_until=EPOCH, updated_at=now)
+        session.execute(first.on_conflict_do_nothing(index_elements=["name"]))
         since = watermark(session, lock=True)
         if since >= limit:
             return None
         until = _cut(session, since, limit, batch)
         folded = _fold_batch(session, since, until)
         values = {"folded_until": until, "updated_at": now}
-        if since == EPOCH and session.execute(select(watermark_table.c.name)).first() is None:
-            session.execute(watermark_table.insert().values(name=NAME, **values))
-        else:
-            session.execute(watermark_table.update().where(watermark_table.c.name == NAME).values(**values))
+        session.execute(watermark_table.update().where(watermark_table.c.name == NAME).values(**values))
         return folded
 
 

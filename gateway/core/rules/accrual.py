@@ -26,6 +26,7 @@ from pydantic import Field, model_validator
 
 from gateway.core.rules.base import Code, Factor, Percent, Priority, Section
 from gateway.core.rules.conditions import When
+from gateway.core.rules.experiments import Experiment
 
 AccrualCombine = Literal["replace", "add", "multiply"]
 
@@ -43,6 +44,9 @@ class AccrualRule(Section):
     )
     pending_until_shipment: bool = Field(
         default=False, description="Points of matching lines wait for their shipment (orders)"
+    )
+    experiment: Experiment | None = Field(
+        default=None, description="Hold a share of customers out of the rule (a control group) to measure it"
     )
 
     @model_validator(mode="after")

@@ -43,6 +43,8 @@ class PricingContext:
     # No card at all (a till's calculation before the card is shown): nobody earns points and
     # nobody has a tier, so the explanation must not list cashback the receipt does not give.
     anonymous: bool = False
+    # Opaque to the engine but for one use: the control groups of experimenting accrual rules.
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from gateway.core.rules.accrual import AccrualRule
 from gateway.core.rules.base import kopecks_text, percent_text
 from gateway.core.rules.bonuses import ReferralRule
 from gateway.core.rules.context import LineFacts, PricingContext, ReceiptFacts
+from gateway.core.rules.experiments import CONTROL, held_out
 from gateway.core.rules.segments import add_months
 from gateway.core.rules.tiers import TierLevel
 
@@ -34,6 +35,7 @@ class Standing:
     qualifying_kopecks: int  # turnover that decides the tier
     receipt: ReceiptFacts
     anonymous: bool = False  # no card: no tier, no accrual
+    customer_id: str | None = None  # who is in an experiment's control group
 
 
 def standing(program: Program, context: PricingContext) -> Standing:
@@ -58,7 +60,7 @@ def standing(program: Program, context: PricingContext) -> Standing:
         first_purchase=context.first_purchase,
         birth_date=context.birth_date,
     )
-    return Standing(segment, zone, tier, qualifying, receipt, context.anonymous)
+    return Standing(segment, zone, tier, qualifying, receipt, context.anonymous, context.customer_id)
 
 
 def crossed_tier(program: Program, current: Standing, context: PricingContext, purchase: int) -> TierLevel | None:
@@ -175,6 +177,8 @@ def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate
     if current.anonymous:
         return LineRate((), False)  # no card, no account: nothing is earned, nothing to explain
     rules = [rule for rule in program.accrual.rules if rule.when.matches(current.receipt, facts)]
+    control = [r for r in rules if held_out(r.id, r.experiment, current.customer_id, current.receipt.on)]
+    rules = [rule for rule in rules if rule not in control]
     price_type = program.catalogue.price_type(facts.price_type)
     replacing = [rule for rule in rules if rule.combine == "replace"]
     base: tuple[str, str, Fraction]
@@ -232,6 +236,7 @@ def line_rate(program: Program, current: Standing, facts: LineFacts) -> LineRate
         for rule in rules
         if rule.combine == "add"
     ]
+    parts += [RatePart(f"experiment:{rule.id}", f"{rule.description}: {CONTROL}", Fraction(0)) for rule in control]
     pending = any(rule.pending_until_shipment for rule in rules) or any(
         (kind := program.catalogue.kind(code)) is not None and kind.pending_until_shipment
         for code in program.catalogue.kind_chain(facts.kind)

@@ -364,6 +364,12 @@ def _accrual(program: Program, problems: Problems) -> None:
         (("accrual", "rules", i, "priority"), r.id, r.priority) for i, r in enumerate(rules) if r.combine == "replace"
     ]
     _distinct_priorities(problems, replace, "replace accrual rules")
+    for i, rule in enumerate(rules):
+        experiment = rule.experiment
+        if experiment is not None and experiment.until is not None and experiment.until < experiment.since:
+            where: Loc = ("accrual", "rules", i, "experiment", "until")
+            ends = f"the experiment of {rule.id!r} ends before it starts ({experiment.since})"
+            problems.add(where, ends, experiment.until)
 
 
 def _bonuses(program: Program, problems: Problems) -> None:
