@@ -268,3 +268,17 @@ def test_a_bot_provider_without_its_bot_section_is_a_configuration_error() -> No
         parse_config(text)
     with_bot = text + "bots:\n  telegram: {token: '123456:ABCdef-ghi_jkl'}\n"
     assert parse_config(with_bot).bots is not None
+
+
+def test_one_chat_cannot_send_codes_to_phone_after_phone(service: LoyaltyService) -> None:
+    """Codes are limited per chat as per the customer's address (verification.max_per_ip_per_hour,
+    20 in the demo): the 21st number typed in one chat within the hour gets no code."""
+    bot = _bot(service)
+    answers = [
+        bot.handle(Incoming("vk", f"c-{n}", "5001", "5001", f"+7 999 004-{n:02d}-00"), shares_contacts=False)[0].text
+        for n in range(21)
+    ]
+    assert all(text.startswith("Мы отправили код на") for text in answers[:20])
+    assert answers[20].startswith("Слишком много запросов кода. Новый можно запросить через")
+    other = bot.handle(Incoming("vk", "c-other", "5002", "5002", "+7 999 004-99-00"), shares_contacts=False)
+    assert other[0].text.startswith("Мы отправили код на")  # another chat is not limited by this one
