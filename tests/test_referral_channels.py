@@ -2,9 +2,10 @@
 
 Registration (issue 20): a friend registering by SMS code names the referrer with the code request
 (kept with the code) or with the confirmation, by card number or phone; the Bitrix site's
-``OnAfterUserRegister`` carries the referral code too; an unknown code is ``referrer_not_found``
-before any SMS is paid for. The 1C till's card issue (``issueclientcard``) has no referrer field
-— 1C:УНФ sends only ``ПараметрыМетодовБонуснойПодсистемы`` plus ``Client``
+``OnAfterUserRegister`` carries the referral code too (an unknown one is dropped there: the user
+registered already; the module reads it from a user field); with SMS codes an unknown code is
+``referrer_not_found`` before any SMS is paid for. The 1C till's card issue
+(``issueclientcard``) has no referrer field — 1C:УНФ sends only ``ПараметрыМетодовБонуснойПодсистемы`` plus ``Client``
 (``AlexanderYekat/unf`` ``CommonModules/СерверЛояльностиПолучательДанныхКлиентСервер``,
 ``ПараметрыЗапросаВыдатьКартуКлиенту``) — so none is invented there.
 
@@ -20,6 +21,7 @@ his clients pay in money; ``referral_welcome`` of 300 points for the friend.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -147,7 +149,24 @@ def test_bitrix_site_registration_carries_the_referral_code(gw: Gateway) -> None
     unknown = site_event(
         gw, "OnAfterUserRegister", {**data, "user_id": "702", "phone": "+79990041091", "referrer_card": "2799999999999"}
     )
-    assert unknown.status_code == 404 and json_of(unknown)["error"]["code"] == "referrer_not_found"
+    # The event arrives after the user registered on the site: a mistyped code is dropped, the
+    # customer is still created (without the friend's bonus).
+    assert unknown.status_code == 200, unknown.text
+    stranger = json_of(unknown)["result"]
+    assert stranger["created"] is True and stranger["referrer_id"] is None and stranger["welcome_points"] == 200
+
+
+@pytest.mark.skipif(shutil.which("php") is None, reason="php-cli is not installed")
+def test_the_bitrix_module_sends_the_referral_code_the_user_came_with(gateway: Gateway, tmp_path: Path) -> None:
+    """The module (``integrations/bitrix-module``) reads the code from the user field
+    ``referrer_field`` (``UF_LOYALTY_REFERRER``): a phone typed any way names the referrer."""
+    from tests.test_bitrix_module import run_php
+
+    out = run_php("register_referral.php", gateway.url, tmp_path / "queue")
+    assert out["new_card"] and out["queue"] == {"pending": 0, "failed": 0}
+    boris = gateway.http.get("/api/v1/customers", params={"phone": "+79990000002"}, headers=SITE).json()
+    dina = gateway.http.get("/api/v1/customers", params={"phone": "+79125554466"}, headers=SITE).json()
+    assert dina["referrer_id"] == boris["customer_id"]
 
 
 # -- returns: the intermediary's share comes back in every channel ------------------------------------

@@ -167,15 +167,20 @@ def order(call: SiteCall, data: dict[str, Any]) -> dict[str, Any]:
     return _dump(result)
 
 
-def _referrer(call: SiteCall, referral_code: str) -> str:
-    """The customer a referral code names (a card number or a phone: the phone is the card)."""
+def _referrer(call: SiteCall, referral_code: str) -> str | None:
+    """The customer a referral code names (a card number or a phone: the phone is the card).
+    An unknown one is dropped, not refused: the event comes from the site's queue after the user
+    registered, and a mistyped code must not keep them from becoming a customer."""
     try:
         lookup = LookupCustomerRequest(card_number=referral_code)
         return call.service.lookup_customer(call.client_id, lookup).customer_id
     except LoyaltyError as exc:
         if exc.code not in (ErrorCode.CARD_NOT_FOUND, ErrorCode.CUSTOMER_NOT_FOUND):
             raise
-        raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer=referral_code) from exc
+        log.warning(
+            "site user registration names an unknown referral code %s: registered without it", mask_phone(referral_code)
+        )
+        return None
 
 
 def register(call: SiteCall, data: dict[str, Any]) -> dict[str, Any]:

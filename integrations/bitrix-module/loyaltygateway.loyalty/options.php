@@ -26,6 +26,7 @@ $fields = [
     ['timeout', 'text', '10'],
     ['order_id_field', ['ACCOUNT_NUMBER' => 'ACCOUNT_NUMBER', 'ID' => 'ID'], 'ACCOUNT_NUMBER'],
     ['card_field', 'text', 'UF_LOYALTY_CARD'],
+    ['referrer_field', 'text', 'UF_LOYALTY_REFERRER'],
     ['property_points', 'text', 'LOYALTY_POINTS'],
     ['property_discount', 'text', 'LOYALTY_DISCOUNT'],
     ['property_accrue', 'text', 'LOYALTY_ACCRUE'],

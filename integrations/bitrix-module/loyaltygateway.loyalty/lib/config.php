@@ -54,6 +54,12 @@ final class Config
         return (string)Option::get(self::MODULE_ID, 'card_field', 'UF_LOYALTY_CARD');
     }
 
+    /** The user field that keeps the referral code a new user came with (the referrer's card or phone). */
+    public static function referrerField(): string
+    {
+        return (string)Option::get(self::MODULE_ID, 'referrer_field', 'UF_LOYALTY_REFERRER');
+    }
+
     /** Order property codes: points the customer pays with, their worth, points to earn, returns. */
     public static function property(string $what): string
     {

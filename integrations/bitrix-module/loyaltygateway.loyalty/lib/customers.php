@@ -55,6 +55,7 @@ final class Customers
             'name' => trim(implode(' ', array_filter([(string)($fields['NAME'] ?? ''), (string)($fields['LAST_NAME'] ?? '')]))) ?: null,
             'birth_date' => null,
             'card_number' => trim((string)($fields[Config::cardField()] ?? '')) ?: null,
+            'referrer_card' => preg_replace('/[^0-9A-Za-z+]/', '', (string)($fields[Config::referrerField()] ?? '')) ?: null,
         ];
         $birthday = trim((string)($fields['PERSONAL_BIRTHDAY'] ?? ''));
         if ($birthday !== '' && preg_match('/^(\d{2})\.(\d{2})\.(\d{4})$/', $birthday, $m)) {

@@ -6,6 +6,7 @@ $MESS['LOYALTYGATEWAY_OPT_API_PASSWORD'] = 'Password of the "site" client';
 $MESS['LOYALTYGATEWAY_OPT_TIMEOUT'] = 'Request timeout, seconds';
 $MESS['LOYALTYGATEWAY_OPT_ORDER_ID_FIELD'] = 'Order number sent to the gateway (never change it on a live shop)';
 $MESS['LOYALTYGATEWAY_OPT_CARD_FIELD'] = 'User field holding the loyalty card number';
+$MESS['LOYALTYGATEWAY_OPT_REFERRER_FIELD'] = 'User field holding the referral code (card or phone of the referrer)';
 $MESS['LOYALTYGATEWAY_OPT_PROPERTY_POINTS'] = 'Order property: points to pay with';
 $MESS['LOYALTYGATEWAY_OPT_PROPERTY_DISCOUNT'] = 'Order property: paid with points, roubles';
 $MESS['LOYALTYGATEWAY_OPT_PROPERTY_ACCRUE'] = 'Order property: points to be earned';

@@ -6,6 +6,7 @@ $MESS['LOYALTYGATEWAY_OPT_API_PASSWORD'] = 'Пароль клиента «сай
 $MESS['LOYALTYGATEWAY_OPT_TIMEOUT'] = 'Таймаут запроса, секунд';
 $MESS['LOYALTYGATEWAY_OPT_ORDER_ID_FIELD'] = 'Номер заказа для шлюза (не меняйте на работающем магазине)';
 $MESS['LOYALTYGATEWAY_OPT_CARD_FIELD'] = 'Пользовательское поле с номером бонусной карты';
+$MESS['LOYALTYGATEWAY_OPT_REFERRER_FIELD'] = 'Пользовательское поле с реферальным кодом (карта или телефон пригласившего)';
 $MESS['LOYALTYGATEWAY_OPT_PROPERTY_POINTS'] = 'Свойство заказа: баллов к оплате';
 $MESS['LOYALTYGATEWAY_OPT_PROPERTY_DISCOUNT'] = 'Свойство заказа: оплачено баллами, руб.';
 $MESS['LOYALTYGATEWAY_OPT_PROPERTY_ACCRUE'] = 'Свойство заказа: баллов будет начислено';
