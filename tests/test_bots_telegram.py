@@ -24,6 +24,7 @@ from adapters.telegram_bot import TelegramPoller
 from gateway.bots.config import BotsConfig, TelegramBotConfig
 from gateway.bots.fallback import send_unread_on
 from gateway.config import DEMO_CONFIG, GatewayConfig, NotificationsConfig, ProviderConfig, load_config
+from gateway.mailings import planner
 from gateway.notify.triggers import NotificationTriggers
 from gateway.store.models import Notification
 from gateway.store.models_bots import BotChat
@@ -31,7 +32,7 @@ from gateway.store.models_profiles import ProfileChange
 from gateway.wiring import build_bots
 from testing.fake_telegram import FakeTelegram, SentMessage, TelegramUser
 from tests.conftest import Gateway
-from tests.support import TILL, key
+from tests.support import MARKETER, TILL, key
 
 SECRET = "webhook-secret-for-the-test-0001"
 HOOK = "/bots/telegram/webhook"
@@ -327,3 +328,33 @@ def test_the_bot_token_never_reaches_a_log_line(
     assert any("/bot***/sendMessage" in record.getMessage() for record in caplog.records)  # httpx logged the calls
     secret_part = telegram.token.split(":")[1]
     assert not [r for r in caplog.records if secret_part in r.getMessage()]
+
+
+def test_after_stop_an_advertising_mailing_passes_the_customer_by_and_purchases_are_still_announced(
+    start_gateway: Callable[..., Gateway], telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, telegram)
+    config = config.model_copy(
+        update={"mailings": config.mailings.model_copy(update={"public_url": "https://loyalty.example"})}
+    )
+    gateway = start_gateway(config)
+    telegram.set_webhook(gateway.url + HOOK, SECRET)
+    agreed, stopped = telegram.user(1014, "Нина", "79161234584"), telegram.user(1015, "Олег", "79161234585")
+    _register(telegram, agreed)
+    _register(telegram, stopped)  # both agree to advertising in the questionnaire
+    telegram.send_text(stopped, "Стоп")
+
+    body = {"name": "Краски", "kind": "advertising", "channel": "sms", "template": "Скидка 10 % на краски!"}
+    created = gateway.http.post("/api/v1/mailings", json={**body, "holdout_percent": 0}, headers={**MARKETER, **key()})
+    assert created.status_code == 200, created.text
+    mailing = created.json()["mailing_id"]
+    assert gateway.http.post(f"/api/v1/mailings/{mailing}/send", headers=MARKETER).status_code == 200
+    planner.plan_due(gateway.service, config)
+    _relay(gateway)
+    (advert,) = [m.text for m in telegram.messages_to(agreed) if m.text.startswith("Скидка")]
+    assert advert.startswith("Скидка 10 % на краски! Отписаться: https://loyalty.example/u/")  # into the bot chat
+    assert [m.text for m in telegram.messages_to(stopped) if m.text.startswith("Скидка")] == []
+
+    _buy(gateway, _card_of(gateway, _customer_of(gateway, stopped)), "R-1", 1000)
+    _relay(gateway)
+    assert telegram.messages_to(stopped)[-1].text == "Начислено бонусов: 50. Баланс: 150."
