@@ -476,3 +476,37 @@ def test_an_audience_is_refused_when_it_names_an_unknown_zone(service: LoyaltySe
 
 
 _ = (httpx, timedelta, Customer, audience_size, customer_batches)
+
+
+def test_the_cli_creates_previews_sends_and_reports_a_mailing(database_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.cli import app as cli
+    from gateway.config import DEMO_CONFIG
+
+    service = build_service(Settings(database_url=database_url), load_config(DEMO_CONFIG))
+    for n in range(3):
+        register(service, f"296100000000{n}", consent=n < 2)
+    service.db.dispose()
+    request = tmp_path / "spring.yaml"
+    request.write_text(
+        "name: Весна\nkind: service\nchannel: sms\ntemplate: '{name}, мы открылись после ремонта'\n"
+        "holdout_percent: 0\n",
+        encoding="utf-8",
+    )
+    where = ["--config", str(DEMO_CONFIG), "--database-url", database_url]
+    created = CliRunner().invoke(cli, ["mailing", "create", str(request), "--key", "spring", *where])
+    assert created.exit_code == 0, created.output
+    mailing_id = re.search(r"рассылка создана: (\w+)", created.output).group(1)  # type: ignore[union-attr]
+    preview = CliRunner().invoke(cli, ["mailing", "preview", mailing_id, *where])
+    assert preview.exit_code == 0 and "Аудитория: 3 (все покупатели)" in preview.output
+    sent = CliRunner().invoke(cli, ["mailing", "send", mailing_id, *where])
+    assert sent.exit_code == 0 and "поставлено в очередь сообщений: 3" in sent.output
+    shown = CliRunner().invoke(cli, ["mailing", "report", mailing_id, *where])
+    assert shown.exit_code == 0 and "Сообщений: 3; доставлено 0" in shown.output
+    slump = tmp_path / "slump.yaml"
+    slump.write_text("description: Бонусы в межсезонье\npoints: 100\naudience: {}\n", encoding="utf-8")
+    granted = CliRunner().invoke(cli, ["grant", "create", str(slump), "--key", "slump", *where])
+    assert granted.exit_code == 0 and "покупателей 3, баллов 300" in granted.output, granted.output
+    again = CliRunner().invoke(cli, ["grant", "create", str(slump), "--key", "slump", *where])
+    assert "покупателей 3, баллов 300" in again.output  # the same key: nothing more
