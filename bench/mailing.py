@@ -60,6 +60,34 @@ def _send_for(relay: Any, seconds: float) -> dict[str, int]:
     return {"sent": sent, "passes": passes}
 
 
+class WriteTimer:
+    """Times the statements of the planner's write transactions (``planner._write_batch``: from
+    the first statement, which waits for SQLite's write lock, to the last; the commit is not in)."""
+
+    def __init__(self) -> None:
+        from gateway.mailings import planner
+
+        self.planner = planner
+        self.original = planner._write_batch
+        self.seconds: list[float] = []
+
+    def __enter__(self) -> WriteTimer:
+        original = self.original
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds.append(time.perf_counter() - began)
+
+        self.planner._write_batch = timed
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.planner._write_batch = self.original
+
+
 def bench_sqlite(path: Path, customers: int, rate: float, per_minute: int, send_seconds: float) -> dict[str, Any]:
     from sqlalchemy import text
 
@@ -98,7 +126,8 @@ def bench_sqlite(path: Path, customers: int, rate: float, per_minute: int, send_
         preview_seconds = time.perf_counter() - preview_began
         store.start(service, mailing.id)
         baseline = measure(service, str(path), cards, rate, None, idle=10)
-        planned = measure(service, str(path), cards, rate, lambda: planner.plan(service, config, mailing.id), 0)
+        with WriteTimer() as writes:
+            planned = measure(service, str(path), cards, rate, lambda: planner.plan(service, config, mailing.id), 0)
         relay = build_relay(service, config)
         sending = measure(service, str(path), cards, rate, lambda: _send_for(relay, send_seconds), 0)
         done = store.read(service, mailing.id)
@@ -114,6 +143,11 @@ def bench_sqlite(path: Path, customers: int, rate: float, per_minute: int, send_
             "per_minute": per_minute,
             "baseline": baseline,
             "plan": {**planned, "result": {"queued": planned["result"].queued}},
+            "plan_write_ms": {
+                "batches": len(writes.seconds),
+                "median": sorted(writes.seconds)[len(writes.seconds) // 2] * 1000 if writes.seconds else 0.0,
+                "max": max(writes.seconds, default=0.0) * 1000,
+            },
             "send": sending,
         }
     finally:
@@ -165,7 +199,9 @@ def main() -> None:
         caption=(
             f"planned and queued in {cell['plan']['seconds'] / 60:.1f} min; sent {sent:,} messages in "
             f"{cell['send']['seconds']:.0f} s ({sent / cell['send']['seconds']:.0f}/s, pace {args.per_minute}/min); "
-            f"preview {cell['preview_seconds']:.2f} s"
+            f"preview {cell['preview_seconds']:.2f} s; planner write transactions: "
+            f"{cell['plan_write_ms']['batches']:,}, median {cell['plan_write_ms']['median']:.0f} ms, "
+            f"max {cell['plan_write_ms']['max']:.0f} ms"
         ),
     )
     print(f"results: {save('mailing', {'till_rate': args.till_rate, 'sqlite': cell})}")
