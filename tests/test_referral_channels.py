@@ -251,14 +251,16 @@ def test_partial_refunds_of_a_referred_receipt_take_back_exactly_the_whole_share
     assert service.check().ok
 
 
-def web_order(card: str, version: int, shipped: int, returned: int = 0, *, cancelled: bool = False) -> OrderRequest:
+def web_order(
+    card: str, version: int, shipped: int, returned: int = 0, *, cancelled: bool = False, count: int = 10
+) -> OrderRequest:
     at = noon(date(2026, 1, 15))
     return OrderRequest(
         order_id="W-REF-2",
         version=version,
         card_number=card,
         store="S01",
-        lines=tiles(10_000),
+        lines=tiles(1_000 * count, count),
         paid=True,
         cancelled=cancelled,
         shipments=[OrderShipment(shipment_id="S1", shipped_at=at, lines=[OrderQuantity(line_id="1", quantity=shipped)])]
@@ -295,4 +297,32 @@ def test_a_returned_order_takes_the_share_back_from_pending_points_and_records_w
     with service.db.read() as session:
         (reversal,) = session.exec(select(GrantReversal)).all()
         assert (reversal.points, reversal.shortfall) == (own, 300 - own)
+    assert service.check().ok
+
+
+def test_what_the_foreman_owes_from_a_return_is_netted_against_the_order_s_later_share(
+    service: LoyaltyService, clock: FakeClock
+) -> None:
+    """As with an order's own points: the foreman spent the 300 of a shipped order; 8 of its 10
+    tiles come back (240 owed, of which his pending points cover some, the rest is short); the
+    order is then changed to 20 tiles, 8 still returned — 360 worth now, 300 more than posted:
+    the shortfall is paid from them first, only the rest is credited."""
+    boss, client = "2700000042074", "2700000042081"
+    register(service, boss, segment="partner")
+    register(service, client, referrer_card=boss)
+    service.apply_order("site", "o-1", web_order(client, 1, 10))
+    later(clock, 15)
+    assert points(service, boss) == (500, 0)
+    buy(service, boss, "R-B3-0", 1_000)
+    buy(service, boss, "R-B3", 4_000, spend=500)
+    _, own = points(service, boss)
+    assert 0 < own < 240
+
+    service.apply_order("site", "o-2", web_order(client, 2, 10, 8))
+    short = 240 - own
+    assert points(service, boss) == (0, 0)
+    service.apply_order("site", "o-3", web_order(client, 3, 20, 8, count=20))
+    assert points(service, boss) == (0, 300 - short)  # pending the program's 14 days
+    with service.db.read() as session:
+        assert sum(r.shortfall for r in session.exec(select(GrantReversal)).all()) == 0
     assert service.check().ok

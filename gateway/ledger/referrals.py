@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from gateway.core.allocation import cumulative_share
@@ -293,6 +294,13 @@ def reprice_order(
         # intermediary's share goes to nothing before the new one's is booked.
         lock_account(ctx, grant.account_id)
         _post_order_worth(ctx, grant, 0, 0, order_id)
+        owed = _owed(ctx, grant)
+        if owed:  # the first intermediary's debt stays theirs: the new one's credit does not pay it
+            ctx.session.add(
+                GrantReversal(
+                    refund_txn_id=str(uuid.uuid4()), grant_key=grant.key, points=0, shortfall=-owed, created_at=ctx.now
+                )
+            )
         account = ctx.session.get(Account, referral.account_id)
         if account is None:
             lines = {}
@@ -381,17 +389,33 @@ def _credit_order(ctx: Ctx, grant: BonusGrant, points: int, change_id: str, *, p
     grant.lot_id = lot.id
 
 
+def _owed(ctx: Ctx, grant: BonusGrant) -> int:
+    """What the intermediary still owes from the order's earlier take-backs (they had spent it)."""
+    total = ctx.session.exec(
+        select(func.coalesce(func.sum(GrantReversal.shortfall), 0)).where(GrantReversal.grant_key == grant.key)
+    ).one()
+    return int(total)
+
+
 def _post_order_worth(ctx: Ctx, grant: BonusGrant, pending: int, available: int, change_id: str) -> None:
     """``grant.points`` counts what was ever credited (pending or not), ``reversed_points`` what
-    was taken back (or is owed); the pending part is what the order's pending lots hold."""
+    was taken back (or is owed); the pending part is what the order's pending lots hold. As
+    with the order's own points, points becoming available first settle what the intermediary
+    still owes from an earlier return (recorded as a negative shortfall)."""
     posted_pending = sum(lot.remaining for lot in _order_pending_lots(ctx, grant))
     posted_available = grant.points - grant.reversed_points - posted_pending
     d_pending = pending - posted_pending
     d_available = available - posted_available
     moved = min(d_available, -d_pending) if d_available > 0 and d_pending < 0 else 0  # shipped: unlock
+    owed = _owed(ctx, grant) if d_available > 0 else 0
+    settled = 0
     if moved:
-        _take_order_pending(ctx, grant, moved, "unlock", change_id)
-        _credit_order(ctx, grant, moved, change_id, pending=False)
+        settled = min(owed, moved)
+        if settled:
+            _take_order_pending(ctx, grant, settled, "reverse", change_id)
+        if moved > settled:
+            _take_order_pending(ctx, grant, moved - settled, "unlock", change_id)
+            _credit_order(ctx, grant, moved - settled, change_id, pending=False)
         d_pending += moved
         d_available -= moved
     if d_pending < 0:
@@ -401,9 +425,18 @@ def _post_order_worth(ctx: Ctx, grant: BonusGrant, pending: int, available: int,
         _credit_order(ctx, grant, d_pending, change_id, pending=True)
         grant.points += d_pending
     if d_available > 0:
-        _credit_order(ctx, grant, d_available, change_id, pending=False)
+        fresh_settled = min(owed - settled, d_available)
+        if d_available > fresh_settled:
+            _credit_order(ctx, grant, d_available - fresh_settled, change_id, pending=False)
         grant.points += d_available
-    elif d_available < 0:
+        settled += fresh_settled
+    if settled:
+        ctx.session.add(
+            GrantReversal(
+                refund_txn_id=change_id, grant_key=grant.key, points=0, shortfall=-settled, created_at=ctx.now
+            )
+        )
+    if d_available < 0:
         assert grant.transaction_id is not None
         note = "referral points of a returned or changed order"
         taken = _take_back(ctx, grant.account_id, order_lots_txn(grant.transaction_id), -d_available, change_id, note)
