@@ -1,10 +1,11 @@
 """The commit hot path stays cheap (issue 22): counted statements, not timings.
 
 A till's receipt that spends points without a hold and earns new ones is one write transaction
-of at most ten SQL statements — the idempotency key read and stored, the journal row, the
-account read under its lock, the lots, ledger entries and allocations it writes, the receipt and
-its lines — on every database the suite runs on; ``python -m bench.statements`` prints the same
-counts for every till operation."""
+of at most ten SQL statements on SQLite — the idempotency key read and stored, the journal row,
+the account read under its lock, the lots, ledger entries and allocations it writes, the receipt
+and its lines. PostgreSQL takes the account's lock in a statement of its own before that read
+(under READ COMMITTED a statement that waited for a lock still reads as of its own start), so
+eleven there. ``python -m bench.statements`` prints the counts for every till operation."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def test_a_receipt_spending_and_earning_is_one_write_transaction_of_at_most_ten_
     assert result.balance is not None and result.balance.balance == 500 - 2 * 10 + 2 * 11  # two receipts
     assert len(counted.transactions) == 1
     (statements,) = counted.writes()
-    assert len(statements) <= 10, "\n".join(statements)
+    assert len(statements) <= (10 if service.db.is_sqlite else 11), "\n".join(statements)
     # nothing written is read back: no SELECT after the first INSERT
     first_write = next(i for i, s in enumerate(statements) if s.startswith(WRITES))
     assert not [s for s in statements[first_write:] if s.startswith("SELECT")], statements
