@@ -282,3 +282,12 @@ def test_one_chat_cannot_send_codes_to_phone_after_phone(service: LoyaltyService
     assert answers[20].startswith("Слишком много запросов кода. Новый можно запросить через")
     other = bot.handle(Incoming("vk", "c-other", "5002", "5002", "+7 999 004-99-00"), shares_contacts=False)
     assert other[0].text.startswith("Мы отправили код на")  # another chat is not limited by this one
+
+
+def test_a_bot_text_naming_a_field_it_does_not_have_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"texts\.balance: \{bonus\} is not a field of this text"):
+        BotsConfig(texts={"balance": "Бонусов: {bonus}"})
+    with pytest.raises(ValueError, match=r"texts\.help: \{unbalanced brace\}"):
+        BotsConfig(texts={"help": "Команды: {"})
+    custom = BotsConfig(texts={"balance": "У вас {available} бонусов"})
+    assert custom.text("ru", "balance") == "У вас {available} бонусов"

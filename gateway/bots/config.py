@@ -3,6 +3,7 @@ and the texts. Tokens and secrets belong in the environment (``${TELEGRAM_BOT_TO
 
 from __future__ import annotations
 
+import string
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -94,8 +95,22 @@ class BotsConfig(BaseModel):
             unknown = sorted(set(given) - set(TEXTS["ru"]))
             if unknown:
                 raise ValueError(f"unknown texts {unknown}; known: {', '.join(sorted(TEXTS['ru']))}")
+            for name, text in given.items():
+                allowed = _fields(TEXTS["ru"][name])
+                wrong = sorted(_fields(text) - allowed)
+                if wrong:
+                    shown = ", ".join(sorted(allowed)) or "none"
+                    raise ValueError(f"texts.{name}: {{{wrong[0]}}} is not a field of this text (it has: {shown})")
         return self
 
     def text(self, locale: str, name: str) -> str:
         own = self.texts_en if locale == "en" else self.texts
         return own.get(name) or TEXTS["en" if locale == "en" else "ru"][name]
+
+
+def _fields(text: str) -> set[str]:
+    """The ``{fields}`` a text names (a positional ``{}`` or a broken brace is a field no text has)."""
+    try:
+        return {name or "{}" for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return {"unbalanced brace"}
