@@ -75,6 +75,7 @@ def run_import(csv_path: Path, database_url: str, workdir: Path) -> dict[str, An
         raise RuntimeError(output[-3000:])
     return {
         "seconds": seconds,
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "peak_rss_mb": usage.ru_maxrss / 1024,  # kilobytes on Linux
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "reconciled": "reconciled: points in = points out" in output,
@@ -85,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cards", type=int, default=500_000)
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (default: GATEWAY_TEST_POSTGRES_URL)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args()
     results: dict[str, Any] = {"benchmark": "import_cards", "machine": machine(), "cards": args.cards}
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,9 +94,12 @@ def main() -> None:
         csv_path = work / "cards.csv"
         results["points"] = make_csv(csv_path, args.cards)
         results["file_mb"] = csv_path.stat().st_size / 2**20
-        results["sqlite"] = run_import(csv_path, f"sqlite:///{work / 'import.db'}", work)
+        if args.database in {"sqlite", "both"}:
+            results["sqlite"] = run_import(csv_path, f"sqlite:///{work / 'import.db'}", work)
         admin = postgres_admin_url(args.postgres)
-        if admin is None:
+        if args.database == "sqlite":
+            pass
+        elif admin is None:
             print("PostgreSQL skipped: pass --postgres URL or set GATEWAY_TEST_POSTGRES_URL")
         else:
             with temporary_postgres(admin, "bench_import") as url:
