@@ -149,7 +149,14 @@ def run_idempotent(
                 row.result_json = result.model_dump_json()
                 session.add(row)
                 outcome = journal.recorded(
-                    session, client_id=client_id, operation=operation, key=key, request=request, result=result, now=now
+                    session,
+                    client_id=client_id,
+                    operation=operation,
+                    key=key,
+                    request=request,
+                    result=result,
+                    result_json=row.result_json,
+                    now=now,
                 )
                 if on_result is not None:
                     on_result(session, result)

@@ -71,10 +71,19 @@ def received(session: Session, *, client_id: str, operation: str, key: str, requ
 
 
 def recorded(
-    session: Session, *, client_id: str, operation: str, key: str, request: BaseModel, result: BaseModel, now: datetime
+    session: Session,
+    *,
+    client_id: str,
+    operation: str,
+    key: str,
+    request: BaseModel,
+    result: BaseModel,
+    result_json: str,
+    now: datetime,
 ) -> str:
     """Journal a request that changed the ledger, in the transaction that changed it; returns
-    the outcome (``held``, ``committed``, …)."""
+    the outcome (``held``, ``committed``, …). ``result_json`` is ``result`` serialized (once,
+    for the idempotency record too)."""
     outcome = OUTCOME_BY_OPERATION.get(operation, "committed")
     session.add(
         JournalEntry(
@@ -84,7 +93,7 @@ def recorded(
             idempotency_key=key[:255],
             state=outcome,
             request_json=request.model_dump_json(),
-            result_json=result.model_dump_json(),
+            result_json=result_json,
             request_id=current_request_id(),
             created_at=now,
             updated_at=now,
