@@ -16,7 +16,7 @@ GOOD = DEMO_CONFIG.read_text(encoding="utf-8")
 def test_demo_config_is_valid() -> None:
     cfg = load_config(DEMO_CONFIG)
     assert cfg.program.accrual.percent == 5
-    assert {c.kind for c in cfg.clients} == {"till", "site", "erp", "operator"}
+    assert {c.kind for c in cfg.clients} == {"till", "site", "erp", "operator", "marketer"}
 
 
 def test_a_misspelt_key_is_reported_with_its_line() -> None:
