@@ -289,6 +289,29 @@ def test_check_config_names_the_template_its_field_and_line(tmp_path: Path) -> N
     assert CliRunner().invoke(cli, ["check-config", str(good)]).exit_code == 0
 
 
+def test_check_config_warns_of_a_template_no_message_uses_and_a_webhook_only_trigger_left_off(
+    tmp_path: Path,
+) -> None:
+    text = BUILDING.read_text(encoding="utf-8") + TEMPLATES.replace(
+        '    win_back: "{name}, дарим {bonus} бонусов"\n    balance_high: "Накопилось {points} бонусов"\n',
+        '    balanse_high: "Накопилось {balance} бонусов"\n  webhook_only: [win_back, balance_high]\n',
+    )
+    lines = text.splitlines()
+    typo = lines.index('    balanse_high: "Накопилось {balance} бонусов"') + 1
+    webhook_only = lines.index("  webhook_only: [win_back, balance_high]") + 1
+    path = tmp_path / "shop.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output  # valid: warnings only
+    output = " ".join(result.output.split())
+    assert f"shop.yaml:{typo}: notifications.templates.balanse_high: no message uses this template" in output
+    assert (
+        f"shop.yaml:{webhook_only}: notifications.webhook_only.1: balance_high is not in "
+        "notifications.triggers: it never fires"
+    ) in output
+    assert "webhook_only.0" not in output  # win_back is switched on
+
+
 def test_two_replicas_at_once_give_each_gift_once(
     service: LoyaltyService, config: GatewayConfig, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,7 +19,7 @@ from rich.tree import Tree
 from contracts.errors import LoyaltyError
 from contracts.program import SimulationRequest, SimulationResult
 from gateway.cli.common import console
-from gateway.config import ConfigError, GatewayConfig, _line_index, load_config
+from gateway.config import TEMPLATE_FIELDS, ConfigError, GatewayConfig, NotificationsConfig, _line_index, load_config
 from gateway.core.program import Program
 from gateway.core.rules.base import kopecks_text, roubles_to_kopecks
 from gateway.core.rules.ladders import Ladder
@@ -157,7 +157,8 @@ def simulate(
 def config_warnings(path: Path, config: GatewayConfig) -> list[str]:
     """What ``check-config`` warns about (the file is valid): settings that can never take
     effect, each as ``file:line: key: message`` — the shape of its errors."""
-    found = program_warnings(config.program)
+    found = [(("program", *loc), message) for loc, message in program_warnings(config.program)]
+    found += notification_warnings(config.notifications)
     if not found:
         return []
     lines: dict[tuple[Any, ...], int] = {}
@@ -168,11 +169,25 @@ def config_warnings(path: Path, config: GatewayConfig) -> list[str]:
     if node is not None:
         lines = _line_index(node)
     warnings = []
-    for loc, message in found:
-        full = ("program", *loc)
+    for full, message in found:
         line = next((lines[full[:n]] for n in range(len(full), 0, -1) if full[:n] in lines), None)
         warnings.append(f"{path}:{line or '?'}: {'.'.join(str(p) for p in full)}: {message}")
     return warnings
+
+
+def notification_warnings(notifications: NotificationsConfig) -> list[tuple[tuple[Any, ...], str]]:
+    """Notification settings that can never take effect: a template no trigger sends (a typo in
+    its name), a ``webhook_only`` trigger that is not switched on."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for topic in notifications.templates:
+        if topic not in TEMPLATE_FIELDS:
+            known = ", ".join(sorted(TEMPLATE_FIELDS))
+            found.append((("notifications", "templates", topic), f"no message uses this template (known: {known})"))
+    for index, trigger in enumerate(notifications.webhook_only):
+        if trigger not in notifications.triggers:
+            where = ("notifications", "webhook_only", index)
+            found.append((where, f"{trigger} is not in notifications.triggers: it never fires"))
+    return found
 
 
 def program_summary(config: GatewayConfig) -> RenderableType:
