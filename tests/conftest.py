@@ -17,6 +17,7 @@ from gateway.config import DEMO_CONFIG, GatewayConfig, Settings, load_config
 from gateway.ledger.service import LoyaltyService
 from gateway.outbound.relay import Relay
 from gateway.store import migrate
+from testing.fake_telegram import FakeTelegram
 from tests.support import BACKEND, CI, POSTGRES_ADMIN_URL, FakeClock, PostgresFactory, client, live_server
 
 # CLI output is a rich table or wrapped text as wide as the terminal; test processes (xdist
@@ -193,3 +194,10 @@ def browser() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegram]:
+    """The fake Telegram Bot API on loopback (testing/fake_telegram.py)."""
+    with FakeTelegram() as fake:
+        yield fake

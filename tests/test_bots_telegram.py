@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -36,12 +36,6 @@ from tests.support import MARKETER, TILL, key
 
 SECRET = "webhook-secret-for-the-test-0001"
 HOOK = "/bots/telegram/webhook"
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as fake:
-        yield fake
 
 
 def _config(tmp_path: Path, fake: FakeTelegram, mode: Literal["polling", "webhook"] = "webhook") -> GatewayConfig:
