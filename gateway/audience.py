@@ -163,20 +163,37 @@ def audience_size(session: Session, program: Program, audience: Audience) -> int
     return int(session.execute(counted).scalar_one())
 
 
+def page(
+    session: Session, program: Program, audience: Audience, after: str, size: int = BATCH
+) -> tuple[list[str], str | None]:
+    """The audience's customers among the next ``size`` customers by id after ``after``, and the
+    last id of that window (None: no customer after ``after``) — the cursor of the next page.
+
+    The window is read first (an index range on the primary key) and the audience's filters are
+    applied to its customers only: a page costs the same at the start and at the end of 500,000
+    customers, whatever the filters (SQLite, asked for "not merged, id after X, in id order" in one
+    query, scans the ``merged_into`` index and sorts every customer instead)."""
+    ids = list(
+        session.execute(
+            sa_select(col(Customer.id)).where(col(Customer.id) > after).order_by(col(Customer.id)).limit(size)
+        ).scalars()
+    )
+    if not ids:
+        return [], None
+    window: Select[Any] = sa_select(col(Customer.id).label("id")).where(col(Customer.id) > after)
+    window_sq = window.order_by(col(Customer.id)).limit(size).subquery("window")
+    found = session.execute(
+        customer_ids(program, audience).join(window_sq, window_sq.c.id == col(Customer.id)).order_by(col(Customer.id))
+    ).scalars()
+    return list(found), ids[-1]
+
+
 def customer_batches(
     session: Session, program: Program, audience: Audience, batch: int = BATCH, after: str = ""
 ) -> Iterator[list[str]]:
-    """The audience's customer ids in id order, ``batch`` at a time (keyset pages: each page is
-    one indexed statement, so a walk over 500,000 customers never sorts them all at once)."""
-    base = customer_ids(program, audience)
-    cursor = after
-    while True:
-        page = list(
-            session.execute(base.where(col(Customer.id) > cursor).order_by(col(Customer.id)).limit(batch)).scalars()
-        )
-        if not page:
-            return
-        yield page
-        cursor = page[-1]
-        if len(page) < batch:
-            return
+    """The audience's customer ids in id order, in pages of at most ``batch`` (see ``page``)."""
+    cursor: str | None = after
+    while cursor is not None:
+        found, cursor = page(session, program, audience, cursor, batch)
+        if found:
+            yield found

@@ -14,12 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from contracts.errors import ErrorCode, LoyaltyError
-from gateway.audience import Audience, customer_ids
+from gateway.audience import Audience, customer_ids, page
 from gateway.ledger.context import Ctx
 from gateway.ledger.grants import PointsToGrant, grant_to
 from gateway.ledger.service import LoyaltyService
 from gateway.mailings.requests import GrantRequest, GrantResult
-from gateway.store.models import Customer
 from gateway.store.models_mailings import PointsGrant
 from gateway.store.models_program import BonusGrant
 
@@ -81,26 +80,23 @@ def run_batch(service: LoyaltyService, grant_id: str, batch: int = BATCH) -> tup
         grant = _get(session, grant_id)
         if grant.state != "granting":
             return grant.state, 0
-        query = customer_ids(service.program, Audience.model_validate_json(grant.audience_json))
-        page = list(
-            session.execute(
-                query.where(col(Customer.id) > grant.cursor).order_by(col(Customer.id)).limit(batch)
-            ).scalars()
-        )
+        audience = Audience.model_validate_json(grant.audience_json)
+        found, last = page(session, service.program, audience, grant.cursor, batch)
     with service.db.write() as session:
         current = _get(session, grant_id)
         if current.state != "granting" or current.cursor != grant.cursor:
             return current.state, 0  # another worker took this batch
         now = service.clock()
         booked = 0
-        if page:
+        if found:
             points = PointsToGrant(current.id, current.points, current.expires_at, current.description)
-            booked = grant_to(Ctx(service.db, session, service.program, now, current.created_by), points, page)
-            current.cursor = page[-1]
+            booked = grant_to(Ctx(service.db, session, service.program, now, current.created_by), points, found)
             current.customers += booked
-        if len(page) < batch:
+        if last is None:
             current.state = "done"
             current.finished_at = now
+        else:
+            current.cursor = last
         session.add(current)
         return current.state, booked
 

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from contracts.accounts import CampaignGenerateRequest
-from gateway.audience import customer_ids
+from gateway.audience import page
 from gateway.config import GatewayConfig, QuietHours
 from gateway.ledger.context import Ctx
 from gateway.ledger.grants import PointsToGrant, grant_to
@@ -86,9 +86,13 @@ class Progress:
     queued: int  # messages written by this call
 
 
-def _next_page(session: Session, service: LoyaltyService, mailing: Mailing, batch: int) -> list[_Customer]:
-    ids = customer_ids(service.program, store.audience_of(mailing)).where(col(Customer.id) > mailing.cursor)
-    page = ids.order_by(col(Customer.id)).limit(batch).subquery()
+def _next_page(
+    session: Session, service: LoyaltyService, mailing: Mailing, batch: int
+) -> tuple[list[_Customer], str | None]:
+    """The audience's customers in the next window of ``batch`` customers, and the window's last id."""
+    ids, last = page(session, service.program, store.audience_of(mailing), mailing.cursor, batch)
+    if not ids:
+        return [], last
     card = (
         sa_select(func.min(col(Card.number)))
         .where(col(Card.customer_id) == col(Customer.id), col(Card.status) == "active")
@@ -104,11 +108,11 @@ def _next_page(session: Session, service: LoyaltyService, mailing: Mailing, batc
             col(Account.id),
             card,
         )
-        .join(page, page.c.id == col(Customer.id))
         .outerjoin(Account, col(Account.customer_id) == col(Customer.id))
+        .where(col(Customer.id).in_(ids))
         .order_by(col(Customer.id))
     ).all()
-    return [_Customer(*row) for row in rows]
+    return [_Customer(*row) for row in rows], last
 
 
 def _balances(session: Session, account_ids: list[str], now: datetime) -> dict[str, int]:
@@ -173,6 +177,7 @@ class _Batch:
 
     read: Mailing
     page: list[_Customer]
+    last: str | None  # the window's last customer id: the next cursor (None: the audience is done)
     held: list[_Customer]
     sending: list[_Customer]
     messages: dict[str, tuple[datetime, Notification]]  # customer id -> (send slot, message)
@@ -192,7 +197,7 @@ def plan_batch(service: LoyaltyService, config: GatewayConfig, mailing_id: str) 
         if mailing.state != "sending":
             return Progress(mailing_id, mailing.state, 0, 0)
         batch_size = min(settings.batch, GIFT_BATCH) if mailing.gift_points else settings.batch
-        page = _next_page(session, service, mailing, batch_size)
+        page, last = _next_page(session, service, mailing, batch_size)
         key = unsubscribe.link_key(session)
         advertising = mailing.kind == "advertising"
         channel: Channel = "email" if mailing.channel == "email" else "sms"
@@ -256,7 +261,9 @@ def plan_batch(service: LoyaltyService, config: GatewayConfig, mailing_id: str) 
             "promo_hint": f"…{code[-2:]}" if code else None,
             "created_at": now,
         }
-    batch = _Batch(mailing, page, held, sending, messages, rows, slots.at, slots.used, skipped_contact, skipped_consent)
+    batch = _Batch(
+        mailing, page, last, held, sending, messages, rows, slots.at, slots.used, skipped_contact, skipped_consent
+    )
     for attempt in (1, 2):
         try:
             with service.db.write() as session:
@@ -275,7 +282,7 @@ def _write_batch(
     if mailing.state != "sending" or mailing.cursor != batch.read.cursor:
         # Another planner moved on (or the mailing was cancelled) since this batch was read.
         return Progress(mailing.id, mailing.state, 0, 0)
-    if not batch.page:
+    if batch.last is None:
         mailing.state = "queued"
         mailing.queued_at = now
         session.add(mailing)
@@ -302,7 +309,7 @@ def _write_batch(
         by_slot[at].append(message)
     quiet = config.notifications.quiet_hours
     queued = sum(enqueue_many(session, group, at, quiet) for at, group in by_slot.items())
-    mailing.cursor = batch.page[-1].id
+    mailing.cursor = batch.last
     mailing.slot_at, mailing.slot_used = batch.slot_at, batch.slot_used
     mailing.recipients += len(sending)
     mailing.holdout += len(held)
