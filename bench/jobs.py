@@ -390,6 +390,7 @@ def bench_database(
             service.register_customer("site", f"till-card-{n}", RegisterCustomerRequest(card_number=number))
             cards.append(number)
         triggers = NotificationTriggers(config.notifications)
+        partial = "sqlite" if sqlite_path else "postgresql"
         out = {
             "customers": customers,
             "populate_seconds": populated,
@@ -397,6 +398,7 @@ def bench_database(
             # the base's first run: the birthdays of the grace window (~8 days: 2 % of the base)
             "program_daily": measure(service, sqlite_path, cards, rate, lambda: program_jobs.run_daily(service), 0),
         }
+        save(f"jobs_partial_{partial}", out)  # a long run keeps what it measured so far
         from sqlalchemy import text
 
         with service.db.write() as session:  # the same day again from the start: nothing left to change
@@ -405,6 +407,7 @@ def bench_database(
             service, sqlite_path, cards, rate, lambda: program_jobs.run_daily(service), 0
         )
         out["notifications"] = measure(service, sqlite_path, cards, rate, lambda: triggers.run_daily_jobs(service), 0)
+        save(f"jobs_partial_{partial}", out)
         if first_day:  # the program's first day: nobody placed yet, the job places everyone
             with service.db.write() as session:
                 session.execute(text("UPDATE customers SET segment = NULL, segment_since = NULL, tier = NULL"))
