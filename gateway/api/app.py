@@ -38,6 +38,7 @@ from gateway.api import (
 )
 from gateway.api.auth import Authenticator
 from gateway.api.limits import LimitsMiddleware
+from gateway.api.mounting import mount
 from gateway.api.openapi import secure_openapi
 from gateway.api.reports import build_router as build_reports_router
 from gateway.config import GatewayConfig, Settings, load_config
@@ -171,30 +172,30 @@ def create_app(
     app.state.verification = PhoneVerification(service, config.notifications)
     app.state.authenticator = Authenticator(tuple(config.clients))
     install_error_handlers(app)
-    app.include_router(v1.router)
-    app.include_router(customers_profile.router)  # PATCH /api/v1/customers/{id}, …/changes
-    app.include_router(tier_progress.router)  # GET /api/v1/cards/{number}/tier
-    app.include_router(giftcards.router)
-    app.include_router(campaigns.router)
-    app.include_router(accounts.router)
-    app.include_router(orders.router)
-    app.include_router(program.router)
-    app.include_router(registration.router)
-    app.include_router(mailings.router)  # /api/v1/mailings, /api/v1/grants, /api/v1/audiences
-    app.include_router(mailings.public)  # /u/{token}: the customer's unsubscribe page
-    app.include_router(build_loyaltyservice_router())
-    app.include_router(build_soap_router())
-    app.include_router(build_discountserver_router())
-    app.include_router(build_bitrix_router())
-    app.include_router(operator.build_router())
-    app.include_router(build_reports_router())  # /api/v1/reports, /dashboard
+    mount(app, v1.router)
+    mount(app, customers_profile.router)  # PATCH /api/v1/customers/{id}, …/changes
+    mount(app, tier_progress.router)  # GET /api/v1/cards/{number}/tier
+    mount(app, giftcards.router)
+    mount(app, campaigns.router)
+    mount(app, accounts.router)
+    mount(app, orders.router)
+    mount(app, program.router)
+    mount(app, registration.router)
+    mount(app, mailings.router)  # /api/v1/mailings, /api/v1/grants, /api/v1/audiences
+    mount(app, mailings.public)  # /u/{token}: the customer's unsubscribe page
+    mount(app, build_loyaltyservice_router())
+    mount(app, build_soap_router())
+    mount(app, build_discountserver_router())
+    mount(app, build_bitrix_router())
+    mount(app, operator.build_router())
+    mount(app, build_reports_router())  # /api/v1/reports, /dashboard
     bots = build_bots(service, config)  # Telegram's webhook and VK's Callback API (bots: in the config)
     app.state.telegram_bot, app.state.vk_bot = bots.telegram, bots.vk
     telegram = config.bots.telegram if config.bots is not None else None
     if telegram is not None and telegram.webhook_secret:
-        app.include_router(build_telegram_router(telegram.webhook_path, telegram.webhook_secret))
+        mount(app, build_telegram_router(telegram.webhook_path, telegram.webhook_secret))
     if config.bots is not None and config.bots.vk is not None:
-        app.include_router(build_vk_router(config.bots.vk))
+        mount(app, build_vk_router(config.bots.vk))
     app.add_middleware(LimitsMiddleware, authenticator=app.state.authenticator)
     app.add_middleware(RequestContextMiddleware)  # outermost: every reply gets its request id and metrics
     secure_openapi(app)

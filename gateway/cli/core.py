@@ -20,6 +20,7 @@ from gateway.cli.common import (
 )
 from gateway.config import ConfigError, GatewayConfig, Settings, load_config
 
+WORKER_START_SECONDS = 120  # how long a server process of --processes N may take to start
 app = typer.Typer(help="Loyalty integration gateway for 1C tills/ERP and 1C-Bitrix shops.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The points ledger.", no_args_is_help=True)
@@ -95,7 +96,16 @@ def serve(
         import tempfile
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
-    uvicorn.run("gateway.api.app:create_app", factory=True, workers=processes, **common)  # type: ignore[arg-type]
+    # A server process imports the whole gateway before it answers its supervisor; on a busy
+    # 2-core machine that took 10–15 s, and uvicorn's default 5 s declared it dead and restarted
+    # it for ever.
+    uvicorn.run(
+        "gateway.api.app:create_app",
+        factory=True,
+        workers=processes,
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
+        **common,  # type: ignore[arg-type]
+    )
 
 
 def _prepare_database(settings: Settings, gateway_config: GatewayConfig) -> None:
