@@ -276,8 +276,14 @@ def test_the_preview_counts_audience_consent_holdout_and_cost_per_channel(
     service_sms = store.preview(
         service, config, advert(kind="service", template="Мы открыты", holdout_percent=None)
     ).channels[0]
-    # service: all 10 reachable, the default 10 % holdout keeps 1; one short part each
-    assert (service_sms.allowed, service_sms.messages, service_sms.cost) == (10, 9, Decimal("31.50"))
+    # service: all 10 reachable and nobody held out (the default holdout is advertising's); one
+    # short part each
+    assert (service_sms.allowed, service_sms.holdout, service_sms.messages, service_sms.cost) == (
+        10,
+        0,
+        10,
+        Decimal("35.00"),
+    )
 
 
 def test_re_running_the_planner_queues_nothing_twice(

@@ -36,7 +36,9 @@ class MailingsConfig(BaseModel):
     )
     per_minute: int = Field(default=600, ge=1, le=1_000_000, description="Messages of one mailing per minute")
     batch: int = Field(default=200, ge=1, le=5000, description="Customers planned per write transaction")
-    holdout_percent: int = Field(default=10, ge=0, le=50, description="Default share that gets nothing")
+    holdout_percent: int = Field(
+        default=10, ge=0, le=50, description="Default share of an advertising mailing that gets nothing (service: none)"
+    )
     conversion_days: int = Field(default=14, ge=1, le=365, description="Default report window after sending")
     footers: dict[Channel, str] = Field(
         default_factory=lambda: dict(DEFAULT_FOOTERS),

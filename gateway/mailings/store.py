@@ -18,13 +18,21 @@ from gateway.audience import Audience, customer_ids
 from gateway.config import GatewayConfig
 from gateway.ledger.service import LoyaltyService
 from gateway.mailings import texts, unsubscribe
-from gateway.mailings.config import Channel
+from gateway.mailings.config import Channel, MailingsConfig
 from gateway.mailings.requests import ChannelPreview, MailingPreview, MailingRequest, MailingResult
 from gateway.store.models import Customer
 from gateway.store.models_mailings import Mailing
 
 # An unsubscribe link's length for the cost estimate: the public URL, "/u/" and a 48-character token.
 TOKEN_LENGTH = 48
+
+
+def holdout_of(settings: MailingsConfig, request: MailingRequest) -> int:
+    """The share held out: the request's, else the configured one for advertising. A service
+    mailing (a changed opening time, a recall) is news every customer needs: nobody is held out."""
+    if request.holdout_percent is not None:
+        return request.holdout_percent
+    return settings.holdout_percent if request.kind == "advertising" else 0
 
 
 def request_hash(request: MailingRequest) -> str:
@@ -97,7 +105,6 @@ def create(
     if existing is None:
         _check(service, config, request)
         settings = config.mailings
-        holdout = request.holdout_percent
         mailing = Mailing(
             id=uuid.uuid4().hex[:16],
             created_by=client_id,
@@ -109,7 +116,7 @@ def create(
             subject=request.subject,
             template=request.template,
             audience_json=request.audience.model_dump_json(exclude_defaults=True),
-            holdout_percent=holdout if holdout is not None else settings.holdout_percent,
+            holdout_percent=holdout_of(settings, request),
             promo_mode=request.promo_mode,
             campaign_id=request.campaign_id,
             shared_code=request.shared_code,
@@ -176,7 +183,7 @@ def preview(service: LoyaltyService, config: GatewayConfig, request: MailingRequ
     with service.db.read() as session:
         total, consenting, phones, phones_ok, emails, emails_ok = (int(v) for v in session.execute(query).one())
     settings = config.mailings
-    holdout = request.holdout_percent if request.holdout_percent is not None else settings.holdout_percent
+    holdout = holdout_of(settings, request)
     advertising = request.kind == "advertising"
     link_length = len(unsubscribe.url(settings.public_url or "https://x", "t" * TOKEN_LENGTH))
     channels: list[ChannelPreview] = []

@@ -155,8 +155,16 @@ def win_back(session: Session, config: NotificationsConfig, now: datetime) -> li
 
 
 def _tier_name(program: Program, code: str | None) -> str:
-    level = program.tiers.level(code) if program.tiers is not None else None
+    """The level's name as customers know it, on whichever ladder it is (retail or partner)."""
+    level = program.tier_level(code)
     return (level.name or level.code) if level is not None else (code or "")
+
+
+def _above_the_lowest(program: Program, code: str | None) -> bool:
+    """True when ``code`` is above the lowest level of its own ladder (a first level that is
+    the lowest is what registration gives: not news)."""
+    ladder = next((ladder for ladder in program.all_ladders() if ladder.level(code) is not None), None)
+    return ladder is not None and ladder.rank(code) > 0
 
 
 def tier_changed(session: Session, config: NotificationsConfig, program: Program, now: datetime) -> list[Due]:
@@ -191,7 +199,7 @@ def tier_changed(session: Session, config: NotificationsConfig, program: Program
         )
         for change_id, old, new, customer_id, phone, name in rows
         # A customer's first tier is news only above the lowest level (registration sets that).
-        if old is not None or (program.tiers is not None and program.tiers.rank(new) > 0)
+        if old is not None or _above_the_lowest(program, new)
     ]
 
 
