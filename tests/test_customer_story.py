@@ -8,6 +8,7 @@ Demo program: 5 % accrual, a welcome bonus of 100 points living 30 days."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,8 @@ def test_register_buy_lapse_win_back_and_come_back(
     shop.clock.advance(days=25)
     daily.run_daily_jobs(shop.service)
     _relay(shop)
-    assert telegram.messages_to(user)[-1].text.startswith("100 бонусов сгорят ")
+    welcome_expires = (shop.clock() + timedelta(days=5)).strftime("%d.%m.%Y")
+    assert telegram.messages_to(user)[-1].text == f"100 бонусов сгорят {welcome_expires}. Успейте потратить!"
 
     # Day 61: no purchase for 60 days — the win-back message with 200 gift points (the welcome
     # bonus has expired meanwhile: 50 + 200 on the card).
@@ -68,7 +70,8 @@ def test_register_buy_lapse_win_back_and_come_back(
     daily.run_daily_jobs(shop.service)
     _relay(shop)
     win_back = [m.text for m in telegram.messages_to(user)[seen:] if "давно вас не видели" in m.text]
-    assert len(win_back) == 1 and "Дарим 200 бонусов" in win_back[0]
+    gift_expires = (shop.clock() + timedelta(days=30)).strftime("%d.%m.%Y")
+    assert win_back == [f"Анна, давно вас не видели! Дарим 200 бонусов, они действуют до {gift_expires}."]
     balance = shop.http.get(f"/api/v1/cards/{card}/balance", headers=TILL).json()
     assert balance["available"] == 250
 

@@ -141,7 +141,7 @@ def test_win_back_gift_follow_up_and_once_per_lapse(
     assert triggers.run_daily_jobs(service) == 1
     (win_back,) = messages(service, "win_back")
     assert win_back.text.startswith("Анна, давно вас не видели! Дарим 300 бонусов")
-    assert "2026-02-28" in win_back.text  # the gift lives 14 days
+    assert "28.02.2026" in win_back.text  # the gift lives 14 days
     assert balance(service, "2700000000011") == before + 300
     assert triggers.run_daily_jobs(service) == 0  # a second run (or a replica) gives nothing twice
     assert balance(service, "2700000000011") == before + 300
@@ -196,7 +196,7 @@ def test_tier_changed_and_close_to_the_next_tier(
     set_time(clock, noon(date(2026, 3, 18)))  # 14 days left
     assert triggers.run_daily_jobs(service) == 1
     (close,) = messages(service, "tier_close")
-    assert close.text == "Вера, до уровня «Серебряный» осталось купить на 15000 ₽ до 2026-03-31."
+    assert close.text == "Вера, до уровня «Серебряный» осталось купить на 15000 ₽ до 31.03.2026."
     assert triggers.run_daily_jobs(service) == 0  # once per quarter
     set_time(clock, noon(date(2026, 3, 25)))
     assert triggers.run_daily_jobs(service) == 0

@@ -11,6 +11,7 @@ has this message: it counts as sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Literal, Protocol
 
@@ -60,3 +61,8 @@ class MessageProvider(Protocol):
     dedupes: bool  # accepts our message id, so a resend after an unknown outcome is safe
 
     def send(self, message: OutgoingMessage) -> SendResult: ...
+
+
+def shown_date(day: date) -> str:
+    """A day as customers read it in a message: 02.01.2027."""
+    return day.strftime("%d.%m.%Y")

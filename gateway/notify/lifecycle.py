@@ -24,6 +24,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from gateway.config import NotificationsConfig
+from gateway.core.messaging import shown_date
 from gateway.core.program import Program
 from gateway.core.rules.base import roubles_to_kopecks
 from gateway.ledger.pricing_context import local_day, local_midnight, window_turnovers
@@ -144,7 +145,7 @@ def win_back(session: Session, config: NotificationsConfig, now: datetime) -> li
             values = {
                 **common,
                 "gift_points": rule.gift_points,
-                "gift_expires": gift_expires.date().isoformat() if gift_expires else "",
+                "gift_expires": shown_date(gift_expires.date()) if gift_expires else "",
                 "balance": balance,
             }
             due.append(Due(first, "win_back", phone, customer_id, values, gift))
@@ -230,7 +231,7 @@ def tier_close(session: Session, config: NotificationsConfig, program: Program, 
         )
     ).all()
     ordered = tiers.ordered()
-    last_day = (end - timedelta(days=1)).isoformat()
+    last_day = shown_date(end - timedelta(days=1))
     due: list[Due] = []
     for start_at in range(0, len(buyers), TURNOVER_BATCH):
         chunk = buyers[start_at : start_at + TURNOVER_BATCH]

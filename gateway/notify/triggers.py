@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import extract
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from gateway.config import NotificationsConfig
+from gateway.core.messaging import shown_date
 from gateway.ledger.accounts import add_lot, lock_account
 from gateway.ledger.context import Ctx
 from gateway.ledger.service import LoyaltyService
@@ -233,7 +234,12 @@ class NotificationTriggers:
             points[(account_id, expires_at.date().isoformat())] += remaining
             phones[account_id] = phone
         return [
-            _Due(f"expiring:{account_id}:{day}", "points_expiring", phones[account_id], {"points": total, "date": day})
+            _Due(
+                f"expiring:{account_id}:{day}",
+                "points_expiring",
+                phones[account_id],
+                {"points": total, "date": shown_date(date.fromisoformat(day))},
+            )
             for (account_id, day), total in points.items()
         ]
 
