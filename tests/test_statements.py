@@ -105,3 +105,21 @@ def test_the_balance_a_commit_answers_with_is_the_one_the_ledger_reads_afterward
         answered = service.commit("tills", f"bal-{n}", request).balance
         assert answered == service.balance("tills", BalanceRequest(card_number=number))
     gateway.assert_invariants()
+
+
+def test_a_hold_is_one_write_transaction_of_at_most_seven_statements_and_answers_the_ledgers_balance(
+    gateway: Gateway,
+) -> None:
+    from contracts.operations import BalanceRequest, HoldRequest
+
+    service = gateway.service
+    number = card_with_points(service, 500)
+    service.hold("tills", "warm-h", HoldRequest(card_number=number, points=10))
+    with counting(_engines(gateway)) as counted:
+        held = service.hold("tills", "stmt-h", HoldRequest(card_number=number, points=25))
+    (statements,) = counted.writes()
+    assert len(counted.transactions) == 1
+    assert len(statements) <= (7 if service.db.is_sqlite else 8), "\n".join(statements)
+    assert held.balance is not None and (held.balance.available, held.balance.held) == (465, 35)
+    assert held.balance == service.balance("tills", BalanceRequest(card_number=number))
+    gateway.assert_invariants()

@@ -134,6 +134,7 @@ class Booking:
     gateway_booking_id: str | None = None
     new_lots: list[Lot] = field(default_factory=list)
     moves: list[_Move] = field(default_factory=list)
+    reserved: list[tuple[Lot, int, str]] = field(default_factory=list)  # (lot, points, hold id) to hold
 
     @classmethod
     def load(
@@ -208,17 +209,27 @@ class Booking:
         spendable lots, soonest-expiring first (``movements.allocate``)."""
         move = _Move("spend", -points, hold_id=hold_id, transaction_id=transaction_id, settles=held)
         if not held:
-            spendable = [lot for lot in self.lots if self._live(lot) and lot.available_at <= self.ctx.now]
-            by_id = {lot.id: lot for lot in spendable}
-            views = [
-                LotView(lot_id=cast(int, lot.id), remaining=lot.remaining, expires_at=lot.expires_at)
-                for lot in spendable
-            ]
-            for lot_id, amount in draw_from_lots(views, points):
-                lot = by_id[lot_id]
-                lot.remaining -= amount
-                move.draws.append((lot, amount, "spent"))
+            move.draws = [(lot, amount, "spent") for lot, amount in self._draw(points)]
         self.moves.append(move)
+
+    def reserve(self, points: int, *, hold_id: str) -> None:
+        """Hold ``points`` for a hold from the spendable lots, soonest-expiring first (held
+        allocations, no ledger entry: ``movements.allocate`` with state ``held``)."""
+        for lot, amount in self._draw(points):
+            self.reserved.append((lot, amount, hold_id))
+
+    def _draw(self, points: int) -> list[tuple[Lot, int]]:
+        spendable = [lot for lot in self.lots if self._live(lot) and lot.available_at <= self.ctx.now]
+        by_id = {lot.id: lot for lot in spendable}
+        views = [
+            LotView(lot_id=cast(int, lot.id), remaining=lot.remaining, expires_at=lot.expires_at) for lot in spendable
+        ]
+        drawn = []
+        for lot_id, amount in draw_from_lots(views, points):
+            lot = by_id[lot_id]
+            lot.remaining -= amount
+            drawn.append((lot, amount))
+        return drawn
 
     def credit(
         self, points: int, *, source: str, available_at: datetime, expires_at: datetime | None, transaction_id: str
@@ -301,10 +312,24 @@ class Booking:
                 allocation.state = "spent"
                 allocation.entry_id = entry_id
                 session.add(allocation)
+        allocations += [
+            {
+                "account_id": account_id,
+                "lot_id": lot.id,
+                "state": "held",
+                "points": points,
+                "returned": 0,
+                "hold_id": hold_id,
+                "entry_id": None,
+                "created_at": now,
+            }
+            for lot, points, hold_id in self.reserved
+        ]
         if allocations:
             session.execute(insert(_ALLOCATIONS).values(allocations))
+        self.held += sum(points for _, points, _ in self.reserved)
         self.lots += self.new_lots
-        self.new_lots, self.moves = [], []
+        self.new_lots, self.moves, self.reserved = [], [], []
 
     # -- the answer -------------------------------------------------------------------------
 

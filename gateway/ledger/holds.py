@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from contracts.errors import ErrorCode, LoyaltyError
 from contracts.operations import (
+    BalanceResult,
     CancelRequest,
     CancelResult,
     CaptureRequest,
@@ -23,22 +24,20 @@ from contracts.operations import (
 )
 from gateway.ledger import members
 from gateway.ledger.accounts import (
-    available_points,
     balance_of,
     expire_lot,
     find_card,
     lock_account,
-    lock_card_account,
 )
+from gateway.ledger.booking import Booking
 from gateway.ledger.context import Ctx
 from gateway.ledger.hold_states import UNRESOLVED, HoldStatus, move
-from gateway.ledger.movements import allocate
 from gateway.store.models import Allocation, Card, Hold, Lot
 
 CART_LINES = TypeAdapter(list[CartLine])  # a cart kept on a hold (``Hold.cart_json``)
 
 
-def hold_result(ctx: Ctx, hold: Hold, card: Card | None = None) -> HoldResult:
+def hold_result(ctx: Ctx, hold: Hold, card: Card | None = None, balance: BalanceResult | None = None) -> HoldResult:
     return HoldResult(
         hold_id=hold.id,
         card_number=hold.card_number,
@@ -49,14 +48,19 @@ def hold_result(ctx: Ctx, hold: Hold, card: Card | None = None) -> HoldResult:
         receipt_id=hold.receipt_id,
         transaction_id=hold.transaction_id,
         expires_at=hold.expires_at,
-        balance=balance_of(ctx, card or find_card(ctx, hold.card_number)),
+        balance=balance or balance_of(ctx, card or find_card(ctx, hold.card_number)),
     )
 
 
 def hold(ctx: Ctx, req: HoldRequest) -> HoldResult:
-    card, account = lock_card_account(ctx, req.card_number)
+    booking = Booking.load(ctx, req.card_number)  # the account locked and read at once
+    card = booking.card
+    if card.status != "active":
+        raise LoyaltyError(
+            ErrorCode.CARD_BLOCKED, card_number=req.card_number, status=card.status, replaced_by=card.replaced_by
+        )
     members.authorize(ctx, card, spend=True)
-    available = available_points(ctx, account.id)
+    available = booking.available()
     if req.points > available:
         raise LoyaltyError(ErrorCode.INSUFFICIENT_POINTS, requested=req.points, available=available)
     if req.points < ctx.program.redemption.min_points:
@@ -67,7 +71,7 @@ def hold(ctx: Ctx, req: HoldRequest) -> HoldResult:
     ttl = req.ttl_seconds or ctx.program.holds.ttl_seconds
     new_hold = Hold(
         id=str(uuid.uuid4()),
-        account_id=account.id,
+        account_id=booking.account.id,
         card_number=card.number,
         client_id=ctx.client_id,
         points=req.points,
@@ -78,10 +82,9 @@ def hold(ctx: Ctx, req: HoldRequest) -> HoldResult:
         created_at=ctx.now,
     )
     ctx.session.add(new_hold)
-    ctx.session.flush()
-    allocate(ctx, account.id, req.points, "held", new_hold.id)
-    ctx.session.flush()
-    return hold_result(ctx, new_hold, card)
+    booking.reserve(req.points, hold_id=new_hold.id)
+    booking.write()
+    return hold_result(ctx, new_hold, card, booking.balance())
 
 
 def _held_allocations(ctx: Ctx, hold_id: str) -> list[Allocation]:
