@@ -26,7 +26,7 @@ def notifications(tmp_path: Path, telegram: FakeTelegram) -> NotificationsConfig
     chosen = _config(tmp_path, telegram).notifications
     return chosen.model_copy(
         update={
-            "triggers": ["points_accrued", "points_spent", "points_expiring", "win_back"],
+            "triggers": ["points_accrued", "points_spent", "points_expiring", "win_back", "phone_unconfirmed"],
             "win_back": WinBackConfig(after_days=60, within_days=30, gift_points=200, gift_expiry_days=30),
         }
     )
@@ -56,8 +56,14 @@ def test_register_buy_lapse_win_back_and_come_back(
     _relay(shop)
     assert _texts(telegram.messages_to(user)[seen:]) == ["Начислено бонусов: 50. Баланс: 150."]
 
+    # Day 3: the phone came from her own Telegram contact — no "confirm your phone" reminder.
+    shop.clock.advance(days=3)
+    daily.run_daily_jobs(shop.service)
+    _relay(shop)
+    assert len(telegram.messages_to(user)) == seen + 1
+
     # Day 25: the welcome bonus (30 days) expires within the 7-day notice.
-    shop.clock.advance(days=25)
+    shop.clock.advance(days=22)
     daily.run_daily_jobs(shop.service)
     _relay(shop)
     welcome_expires = (shop.clock() + timedelta(days=5)).strftime("%d.%m.%Y")

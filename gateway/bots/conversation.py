@@ -188,7 +188,10 @@ class _Turn:
         if self.message.foreign_contact or not self.message.contact_phone:
             return [self.ask_phone(self.t("foreign_contact"))]
         phone = normalize_phone(self.message.contact_phone)
-        return self.bound(self._register(phone))
+        replies = self.bound(self._register(phone))
+        # The channel vouches for the phone: no "confirm your phone" reminders for it.
+        self.bot.verification.record_confirmed(phone)
+        return replies
 
     def typed_phone(self, text: str) -> list[Reply]:
         if self.chat.customer_id is not None:
