@@ -111,3 +111,16 @@ def test_check_config_shows_the_friend_bonus_and_rejects_a_bad_one(tmp_path: Pat
         result = runner.invoke(cli, ["check-config", str(program_file(tmp_path, bad))])
         assert result.exit_code == 1, bad
         assert "referral_welcome" in " ".join(result.output.split()), result.output
+
+
+def test_the_referrer_may_be_named_by_phone_in_any_common_notation(gw: Gateway) -> None:
+    """The phone is the card wherever a card number is accepted: a friend tells the cashier the
+    foreman's phone, typed as it comes (8…, +7…, ten digits)."""
+    foreman = post(
+        gw, "/api/v1/customers", {"card_number": FOREMAN, "phone": "+79990021011", "segment": "partner"}, SITE
+    )
+    for n, typed in enumerate(("89990021011", "+79990021011", "9990021011")):
+        friend = post(gw, "/api/v1/customers", {"phone": f"+7999002110{n}", "referrer_card": typed}, SITE)
+        assert (friend["welcome_points"], friend["referrer_id"]) == (200 + 300, foreman["customer_id"])
+    unknown = post(gw, "/api/v1/customers", {"phone": "+79990021109", "referrer_card": "89990029999"}, SITE, 404)
+    assert unknown["error"]["code"] == "referrer_not_found"

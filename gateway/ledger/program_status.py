@@ -14,6 +14,7 @@ from gateway.core.pricing import PricedCart
 from gateway.core.program import Program
 from gateway.ledger import referrals
 from gateway.ledger.context import Ctx
+from gateway.ledger.phones import card_for_phone
 from gateway.ledger.pricing_context import local_day, window_turnover
 from gateway.store.models import Account, Card, Customer
 from gateway.store.models_program import StatusChange
@@ -184,7 +185,8 @@ def referrer_named(ctx: Ctx, referrer_card: str | None, referrer_customer_id: st
     """The referrer a registration or a profile change names, by card or by customer id (None
     when it names none); an unknown one is ``referrer_not_found``."""
     if referrer_card is not None:
-        card = ctx.session.get(Card, referrer_card)
+        # The phone is the card everywhere a card number is accepted (issue 19).
+        card = ctx.session.get(Card, referrer_card) or card_for_phone(ctx.session, referrer_card)
         if card is None:
             raise LoyaltyError(ErrorCode.REFERRER_NOT_FOUND, referrer_card=referrer_card)
         return ctx.session.get(Customer, card.customer_id)
