@@ -166,6 +166,17 @@ def test_json_log_lines_carry_the_request_id_and_no_personal_data(serve: Any) ->
         ("mail to anna.demo@example.ru failed", "a***@example.ru", "anna.demo"),
         ("GET /x?Email=anna%40example.ru&Name=%D0%90%D0%BD%D0%BD%D0%B0", "Name=***", "anna%40"),
         ("card 2700000000014 receipt R-1 at 1716200000", "2700000000014", "***"),
+        # httpx's line for an SMS.ru call: the api_id is our secret, the recipient a customer
+        (
+            'HTTP Request: GET https://sms.ru/sms/send?api_id=A1B2-C3D4&to=79120000777&json=1 "HTTP/1.1 200 OK"',
+            "api_id=***&to=+7***77&json=1",
+            "A1B2-C3D4",
+        ),
+        (
+            'HTTP Request: POST https://api.telegram.org/bot123456:AAH-secret_Part/sendMessage "HTTP/1.1 200 OK"',
+            "/bot***/sendMessage",
+            "AAH-secret_Part",
+        ),
     ],
 )
 def test_masking_leaves_ids_and_hides_people(line: str, kept: str, gone: str) -> None:

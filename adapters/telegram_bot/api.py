@@ -9,8 +9,6 @@ Every method is ``POST https://api.telegram.org/bot<token>/<method>``; the answe
 from __future__ import annotations
 
 import json
-import logging
-import re
 from typing import Any
 
 import httpx
@@ -19,23 +17,6 @@ from gateway.bots.delivery import ChatBlocked
 from gateway.core.messaging import RetryableSendError, TerminalSendError
 
 PROVIDER = "telegram_bot"
-_TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_\-]+")
-
-
-class _HideToken(logging.Filter):
-    """httpx logs every request's URL at INFO, and the Bot API puts the bot's token in the path
-    (``/bot<token>/sendMessage``): the token must not reach a log line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_URL.sub("/bot***", str(a)) if isinstance(a, str | httpx.URL) else a for a in record.args
-            )
-        record.msg = _TOKEN_IN_URL.sub("/bot***", str(record.msg))
-        return True
-
-
-logging.getLogger("httpx").addFilter(_HideToken())
 
 
 class BotApiError(Exception):

@@ -37,6 +37,12 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+# httpx logs every request's URL at INFO: outside systems' secrets and our customers' phones ride
+# in those URLs (the Bot API's token, SMS.ru's api_id and recipient). Masked where the record is
+# made, so no handler — ours, a test's, an embedding application's — ever sees them.
+logging.getLogger("httpx").addFilter(RequestContextFilter())
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, request id, message (and the exception)."""
 

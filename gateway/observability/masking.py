@@ -4,7 +4,9 @@ customers apart (``+7***01``, ``a***@example.ru``, ``И***``).
 Two passes over the finished line: values of query-string keys that carry personal data in the
 1C protocols (``Phone=…&Email=…&Client=…`` of ``/hs/loyaltyservice/…``, where 1C sends values
 unencoded and our HTTP layer percent-encodes them), then any phone number or e-mail address left
-anywhere in the text."""
+anywhere in the text. Secrets outside systems put in URLs go too: a Telegram bot's token in the
+Bot API path (``/bot<token>/sendMessage``) and credentials in query strings (SMS.ru's
+``api_id``, SMSC's ``psw``…), which httpx logs with every request it makes."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ _PD_KEY = re.compile(
     r"(?i)(?:phone|mail|surname|patronymic|birth|fio|address)"
     r"|^(?:name|firstname|lastname|middlename|client|clientname|customername|fullname)$"
 )
+# Query keys whose values are secrets of ours with an outside system.
+_SECRET_KEY = re.compile(r"(?i)^(?:api_id|api_key|apikey|psw|password|passwd|token|access_token|secret|client_secret)$")
+_BOT_TOKEN = re.compile(r"/bot\d+:[A-Za-z0-9_\-]+")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
 # Russian mobile numbers in the usual written forms: +7 912 555-44-33, 8(912)5554433, 79125554433.
 _MANY_DIGITS = re.compile(r"\d{3}")  # no phone without three digits in a row: skip the costly pass
@@ -38,7 +43,9 @@ def _mask_value(key: str, raw: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """``text`` with every phone, e-mail and personal query value masked."""
+    """``text`` with every phone, e-mail, personal query value and secret in a URL masked."""
+    if "/bot" in text:
+        text = _BOT_TOKEN.sub("/bot***", text)
     if "=" in text:
         text = _PARAM.sub(_mask_param, text)
     if "@" in text:
@@ -50,6 +57,8 @@ def mask_text(text: str) -> str:
 
 def _mask_param(match: re.Match[str]) -> str:
     key, value = match.group(1), match.group(2)
+    if _SECRET_KEY.match(key):
+        return f"{key}=***" if value else match.group(0)
     if not _PD_KEY.search(key):
         return match.group(0)
     return f"{key}={_mask_value(key, value)}"
