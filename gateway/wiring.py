@@ -33,13 +33,13 @@ from gateway.mailings import grants as mailing_grants
 from gateway.mailings import planner as mailing_planner
 from gateway.mailings.envelopes import envelope_lookup
 from gateway.notify.cascade import Cascade
-from gateway.reports.rollups import fold as fold_report_rollups
 from gateway.notify.queue import DESTINATION
 from gateway.notify.triggers import NotificationTriggers
 from gateway.notify.verification import PhoneVerification
 from gateway.outbound.outbox import Subscription
 from gateway.outbound.relay import Deliverer, Relay, RelaySettings
 from gateway.outbound.webhooks import WebhookDeliverer
+from gateway.reports.rollups import fold as fold_report_rollups
 from gateway.store.db import Database
 from gateway.workers import accounts_jobs
 from gateway.workers.runner import PeriodicJob
