@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,20 +26,14 @@ from gateway.ledger import program_jobs
 from gateway.ledger.service import LoyaltyService
 from gateway.store.models import Customer
 from gateway.wiring import build_service
-from tests.support import FakeClock
+from tests.support import FakeClock, noon
 
 PLUMBING = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs" / "plumbing.yaml"
 
 
-def set_time(clock: FakeClock, day: date) -> None:
-    clock.freeze()
-    assert clock.frozen_at is not None
-    clock.offset = datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC) - clock.frozen_at
-
-
 @pytest.fixture
 def service(database_url: str, clock: FakeClock) -> Iterator[LoyaltyService]:
-    set_time(clock, date(2026, 2, 10))
+    clock.set(noon(date(2026, 2, 10)))
     svc = build_service(Settings(database_url=database_url), load_config(PLUMBING), clock)
     yield svc
     svc.db.dispose()
@@ -118,7 +112,7 @@ def test_the_daily_job_keeps_a_company_in_its_contacts_segment_and_places_it_by_
     kept = stored(service, company)
     assert (kept.segment, kept.tier) == ("installers", "partner_silver")  # not moved to retail
 
-    set_time(clock, date(2026, 7, 1))  # Q3: the company bought nothing in Q2
+    clock.set(noon(date(2026, 7, 1)))  # Q3: the company bought nothing in Q2
     program_jobs.run_daily(service)
     assert stored(service, company).tier == "partner"
 

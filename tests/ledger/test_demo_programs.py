@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from gateway.config import Settings, load_config
 from gateway.ledger import program_jobs
 from gateway.ledger.service import LoyaltyService
 from gateway.wiring import build_service
-from tests.support import FakeClock
+from tests.support import FakeClock, noon
 
 PROGRAMS = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs"
 NAMES = ["plumbing", "tea-shop", "chain-500k", "apparel", "building-materials"]
@@ -52,12 +52,6 @@ def summary(result: dict[str, Any]) -> tuple[Any, ...]:
         result["points_to_accrue"],
         result["referral_points"],
     )
-
-
-def set_time(clock: FakeClock, day: date) -> None:
-    clock.freeze()
-    assert clock.frozen_at is not None
-    clock.offset = datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC) - clock.frozen_at
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -172,7 +166,7 @@ def test_building_materials_has_six_price_types_eight_zones_and_intermediaries()
 
 @pytest.fixture
 def apparel(database_url: str, clock: FakeClock) -> Iterator[LoyaltyService]:
-    set_time(clock, date(2026, 3, 5))
+    clock.set(noon(date(2026, 3, 5)))
     svc = build_service(Settings(database_url=database_url), load_config(PROGRAMS / "apparel.yaml"), clock)
     yield svc
     svc.db.dispose()
@@ -203,7 +197,7 @@ def test_apparel_carts_booked_by_the_phone_typed_in_the_card_field(apparel: Loya
 
 @pytest.fixture
 def tea_shop(database_url: str, clock: FakeClock) -> Iterator[LoyaltyService]:
-    set_time(clock, date(2026, 3, 1))
+    clock.set(noon(date(2026, 3, 1)))
     svc = build_service(Settings(database_url=database_url), load_config(PROGRAMS / "tea-shop.yaml"), clock)
     yield svc
     svc.db.dispose()
@@ -223,13 +217,13 @@ def test_tea_shop_welcome_friend_referral_and_birthday_bonuses(tea_shop: Loyalty
     assert balance(tea_shop, "2910000000042") == 300  # welcome
     assert balance(tea_shop, "2910000000043") == 300 + 200  # welcome and the referred friend's bonus
 
-    set_time(clock, date(2026, 3, 5))
+    clock.set(noon(date(2026, 3, 5)))
     cart = load_carts(PROGRAMS / "tea-shop-carts.yaml").carts[6]  # 2 000 of milk oolong
     request = CommitRequest(receipt_id="CH3-0001", card_number="2910000000043", store="CH3", lines=cart.lines)
     booked = tea_shop.commit("tills", uuid.uuid4().hex, request)
     assert booked.points_accrued == 100  # 5 % of 2 000
     assert balance(tea_shop, "2910000000042") == 300 + 100  # 5 % of the friend's 2 000
 
-    set_time(clock, date(2026, 3, 14))
+    clock.set(noon(date(2026, 3, 14)))
     assert program_jobs.run_daily(tea_shop)["birthday_bonuses"] == 1
     assert balance(tea_shop, "2910000000043") == 500 + 100 + 500

@@ -12,7 +12,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -44,20 +44,9 @@ from gateway.outbound.relay import Relay, RelaySettings
 from gateway.store.models import Notification, OutboxMessage
 from gateway.store.models_lifecycle import BalanceAlert
 from gateway.wiring import build_service
-from tests.support import FakeClock
+from tests.support import FakeClock, noon
 
 BUILDING = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs" / "building-materials.yaml"
-
-
-def set_time(clock: FakeClock, moment: datetime) -> None:
-    clock.freeze()
-    assert clock.frozen_at is not None
-    clock.offset = moment - clock.frozen_at
-
-
-def noon(day: date) -> datetime:
-    """Noon in Moscow (09:00 UTC): far from any day boundary."""
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
 
 
 def notifications(tmp_path: Path, **extra: object) -> NotificationsConfig:
@@ -88,7 +77,7 @@ def config(tmp_path: Path) -> GatewayConfig:
 
 @pytest.fixture
 def service(database_url: str, config: GatewayConfig, clock: FakeClock) -> Iterator[LoyaltyService]:
-    set_time(clock, noon(date(2026, 1, 15)))
+    clock.set(noon(date(2026, 1, 15)))
     svc = build_service(Settings(database_url=database_url), config, clock)
     yield svc
     svc.db.dispose()
@@ -175,7 +164,7 @@ def test_balance_high_once_per_crossing_again_after_it_fell_below(
     (first,) = messages(service, "balance_high")
     assert first.text == "Анна, у вас накопилось 1200 бонусов — потратьте их на следующую покупку!"
     assert triggers.run_daily_jobs(service) == 0  # the same day again, or a replica
-    set_time(clock, noon(date(2026, 1, 16)))
+    clock.set(noon(date(2026, 1, 16)))
     buy(service, anna, 2_000)  # 1300 now, still above: no new crossing
     assert triggers.run_daily_jobs(service) == 0
 
@@ -189,7 +178,7 @@ def test_balance_high_once_per_crossing_again_after_it_fell_below(
         (alert,) = session.exec(select(BalanceAlert)).all()
         assert (alert.sent, alert.armed) == (1, True)
 
-    set_time(clock, noon(date(2026, 1, 20)))
+    clock.set(noon(date(2026, 1, 20)))
     buy(service, anna, 10_000)  # 505 + 500 = 1005: above again
     assert triggers.run_daily_jobs(service) == 1
     texts = [m.text for m in messages(service, "balance_high")]
@@ -208,16 +197,16 @@ def test_balance_high_repeats_after_m_days_while_it_stays_above(
     config = configured(tmp_path)
     rule = BalanceHighConfig(points=1000, repeat_days=30)
     config = config.model_copy(update={"notifications": config.notifications.model_copy(update={"balance_high": rule})})
-    set_time(clock, noon(date(2026, 1, 15)))
+    clock.set(noon(date(2026, 1, 15)))
     service = build_service(Settings(database_url=database_url), config, clock)
     try:
         triggers = NotificationTriggers(only(config, "balance_high"))
         register(service, "2700000003035", "Вера")
         buy(service, "2700000003035", 20_000)
         assert triggers.run_daily_jobs(service) == 1
-        set_time(clock, noon(date(2026, 2, 13)))  # 29 days
+        clock.set(noon(date(2026, 2, 13)))  # 29 days
         assert triggers.run_daily_jobs(service) == 0
-        set_time(clock, noon(date(2026, 2, 14)))  # 30 days, still above
+        clock.set(noon(date(2026, 2, 14)))  # 30 days, still above
         assert triggers.run_daily_jobs(service) == 1
         assert triggers.run_daily_jobs(service) == 0
         assert len(messages(service, "balance_high")) == 2
@@ -270,9 +259,9 @@ def test_unconfirmed_phone_reminded_after_3_days_once_and_again_after_10(
         register(service, card, name)
     confirm_phone(service, config, dina)
 
-    set_time(clock, noon(date(2026, 1, 17)))  # two days
+    clock.set(noon(date(2026, 1, 17)))  # two days
     assert triggers.run_daily_jobs(service) == 0
-    set_time(clock, noon(date(2026, 1, 18)))  # three days
+    clock.set(noon(date(2026, 1, 18)))  # three days
     assert triggers.run_daily_jobs(service) == 2
     texts = sorted(m.text for m in messages(service, "phone_unconfirmed"))
     assert texts == [
@@ -280,16 +269,16 @@ def test_unconfirmed_phone_reminded_after_3_days_once_and_again_after_10(
         "Егор, подтвердите, пожалуйста, номер телефона — так ваши бонусы (200) под защитой.",
     ]
     assert triggers.run_daily_jobs(service) == 0
-    set_time(clock, noon(date(2026, 1, 20)))
+    clock.set(noon(date(2026, 1, 20)))
     confirm_phone(service, config, egor)
     assert triggers.run_daily_jobs(service) == 0
 
-    set_time(clock, noon(date(2026, 1, 25)))  # ten days
+    clock.set(noon(date(2026, 1, 25)))  # ten days
     assert triggers.run_daily_jobs(service) == 1
     (again,) = messages(service, "phone_unconfirmed_again")
     assert again.text.startswith("Глеб, напоминаем: номер телефона ещё не подтверждён.")
     assert triggers.run_daily_jobs(service) == 0
-    set_time(clock, noon(date(2026, 2, 25)))
+    clock.set(noon(date(2026, 2, 25)))
     assert triggers.run_daily_jobs(service) == 0  # nothing more, ever
     assert len(events(service, "customer.phone_unconfirmed")) == 2
     assert len(events(service, "customer.phone_unconfirmed_again")) == 1
@@ -301,9 +290,9 @@ def test_unconfirmed_phones_older_than_the_window_are_left_alone(
     """Switching the trigger on does not flood the customers registered long ago: a reminder is
     sent only within ``within_days`` (5) of its day."""
     register(service, "2700000003073", "Жанна")
-    set_time(clock, noon(date(2026, 1, 24)))  # day 9: the first reminder's window (days 3–8) is over
+    clock.set(noon(date(2026, 1, 24)))  # day 9: the first reminder's window (days 3–8) is over
     assert NotificationTriggers(config.notifications).run_daily_jobs(service) == 0
-    set_time(clock, noon(date(2026, 1, 25)))  # day 10: the second one is due
+    clock.set(noon(date(2026, 1, 25)))  # day 10: the second one is due
     assert NotificationTriggers(config.notifications).run_daily_jobs(service) == 1
     assert len(messages(service, "phone_unconfirmed_again")) == 1
 
@@ -315,11 +304,11 @@ def test_a_webhook_only_trigger_emits_its_event_without_a_message(
     database_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
     config = configured(tmp_path, webhook_only=["phone_unconfirmed"])
-    set_time(clock, noon(date(2026, 1, 15)))
+    clock.set(noon(date(2026, 1, 15)))
     service = build_service(Settings(database_url=database_url), config, clock)
     try:
         customer = register(service, "2700000003080", "Зоя")
-        set_time(clock, noon(date(2026, 1, 18)))
+        clock.set(noon(date(2026, 1, 18)))
         triggers = NotificationTriggers(config.notifications)
         assert triggers.run_daily_jobs(service) == 0  # no message
         assert triggers.run_daily_jobs(service) == 0
@@ -348,7 +337,7 @@ def test_a_bad_balance_template_skips_its_own_messages_only(
     )
     register(service, "2700000003097", "Ирина")
     buy(service, "2700000003097", 20_000)
-    set_time(clock, noon(date(2026, 1, 18)))
+    clock.set(noon(date(2026, 1, 18)))
     assert triggers.run_daily_jobs(service) == 1
     assert messages(service, "balance_high") == []
     assert len(messages(service, "phone_unconfirmed")) == 1
@@ -365,7 +354,7 @@ def test_a_phone_confirmed_by_another_channel_gets_no_reminder(
     register(service, "2700000003103", "Кира")
     register(service, "2700000003110", "Лев")
     PhoneVerification(service, config.notifications).record_confirmed("8 (999) 000-31-03")
-    set_time(clock, noon(date(2026, 1, 18)))
+    clock.set(noon(date(2026, 1, 18)))
     assert NotificationTriggers(config.notifications).run_daily_jobs(service) == 1
     (reminder,) = messages(service, "phone_unconfirmed")
     assert reminder.text.startswith("Лев,")
@@ -379,7 +368,7 @@ def test_a_message_refused_at_send_time_does_not_hold_back_the_others(
     cards = ("2700000003127", "2700000003134", "2700000003141")
     for n, card in enumerate(cards):
         register(service, card, f"Клиент {n}")
-    set_time(clock, noon(date(2026, 1, 18)))
+    clock.set(noon(date(2026, 1, 18)))
     assert NotificationTriggers(config.notifications).run_daily_jobs(service) == 3
     refused = phone_of(cards[1]).lstrip("+")
 

@@ -15,7 +15,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -44,20 +44,9 @@ from gateway.store.models import LedgerEntry, Notification, OutboxMessage
 from gateway.store.models_program import BonusGrant
 from gateway.wiring import build_service
 from gateway.workers.runner import run_once
-from tests.support import FakeClock
+from tests.support import FakeClock, noon
 
 BUILDING = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs" / "building-materials.yaml"
-
-
-def set_time(clock: FakeClock, moment: datetime) -> None:
-    clock.freeze()
-    assert clock.frozen_at is not None
-    clock.offset = moment - clock.frozen_at
-
-
-def noon(day: date) -> datetime:
-    """Noon in Moscow (09:00 UTC): far from any day boundary."""
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
 
 
 def notifications(tmp_path: Path, **extra: object) -> NotificationsConfig:
@@ -79,7 +68,7 @@ def config(tmp_path: Path) -> GatewayConfig:
 
 @pytest.fixture
 def service(database_url: str, config: GatewayConfig, clock: FakeClock) -> Iterator[LoyaltyService]:
-    set_time(clock, noon(date(2026, 1, 15)))
+    clock.set(noon(date(2026, 1, 15)))
     svc = build_service(Settings(database_url=database_url), config, clock)
     yield svc
     svc.db.dispose()
@@ -131,12 +120,12 @@ def test_win_back_gift_follow_up_and_once_per_lapse(
     register(service, "2700000000022", "Борис")
     buy(service, "2700000000011", 1000)
     buy(service, "2700000000022", 1000)
-    set_time(clock, noon(date(2026, 2, 5)))
+    clock.set(noon(date(2026, 2, 5)))
     buy(service, "2700000000022", 1000)  # Борис keeps buying
 
-    set_time(clock, noon(date(2026, 2, 13)))  # 29 days since Анна's purchase
+    clock.set(noon(date(2026, 2, 13)))  # 29 days since Анна's purchase
     assert triggers.run_daily_jobs(service) == 0
-    set_time(clock, noon(date(2026, 2, 14)))  # 30 days
+    clock.set(noon(date(2026, 2, 14)))  # 30 days
     before = balance(service, "2700000000011")
     assert triggers.run_daily_jobs(service) == 1
     (win_back,) = messages(service, "win_back")
@@ -152,20 +141,20 @@ def test_win_back_gift_follow_up_and_once_per_lapse(
     assert event["data"]["gift_points"] == 300  # type: ignore[index]
     assert "phone" not in event["data"] and "name" not in event["data"]  # type: ignore[operator]
 
-    set_time(clock, noon(date(2026, 2, 23)))
+    clock.set(noon(date(2026, 2, 23)))
     assert triggers.run_daily_jobs(service) == 0  # the follow-up waits 10 days
-    set_time(clock, noon(date(2026, 2, 24)))
+    clock.set(noon(date(2026, 2, 24)))
     assert triggers.run_daily_jobs(service) == 1
     assert len(messages(service, "win_back_follow_up")) == 1
     assert triggers.run_daily_jobs(service) == 0
 
-    set_time(clock, noon(date(2026, 2, 26)))
+    clock.set(noon(date(2026, 2, 26)))
     buy(service, "2700000000011", 2000)  # Анна comes back
     for day in (27, 28):
-        set_time(clock, noon(date(2026, 2, day)))
+        clock.set(noon(date(2026, 2, day)))
         triggers.run_daily_jobs(service)
     assert len(messages(service, "win_back")) == 1  # the purchase re-armed it: no second one yet
-    set_time(clock, noon(date(2026, 3, 28)))  # 30 days after Анна's return: a new lapse; Борис's since 03-07
+    clock.set(noon(date(2026, 3, 28)))  # 30 days after Анна's return: a new lapse; Борис's since 03-07
     triggers.run_daily_jobs(service)
     texts = [m.text for m in messages(service, "win_back")]
     assert sum(t.startswith("Анна") for t in texts) == 2
@@ -184,7 +173,7 @@ def test_tier_changed_and_close_to_the_next_tier(
     register(service, "2700000000033", "Вера")
     register(service, "2700000000044", "Глеб")
     register(service, "2700000000055", "Дина")
-    set_time(clock, noon(date(2026, 3, 1)))
+    clock.set(noon(date(2026, 3, 1)))
     buy(service, "2700000000033", 85_000)
     buy(service, "2700000000044", 120_000)  # crosses silver: upgraded on purchase
     buy(service, "2700000000055", 50_000)
@@ -193,12 +182,12 @@ def test_tier_changed_and_close_to_the_next_tier(
     assert changed.text == "Глеб, ваш уровень теперь «Серебряный»."
     assert messages(service, "tier_close") == []
 
-    set_time(clock, noon(date(2026, 3, 18)))  # 14 days left
+    clock.set(noon(date(2026, 3, 18)))  # 14 days left
     assert triggers.run_daily_jobs(service) == 1
     (close,) = messages(service, "tier_close")
     assert close.text == "Вера, до уровня «Серебряный» осталось купить на 15000 ₽ до 31.03.2026."
     assert triggers.run_daily_jobs(service) == 0  # once per quarter
-    set_time(clock, noon(date(2026, 3, 25)))
+    clock.set(noon(date(2026, 3, 25)))
     assert triggers.run_daily_jobs(service) == 0
     assert len(events(service, "customer.tier_close")) == 1
     assert len(events(service, "customer.tier_changed")) == 1
@@ -208,14 +197,14 @@ def test_points_expired(service: LoyaltyService, config: GatewayConfig, clock: F
     """The 200 welcome points live 60 days; the expiry pass burns them, the job tells the customer."""
     triggers = NotificationTriggers(config.notifications)
     register(service, "2700000000066", "Елена")
-    set_time(clock, noon(date(2026, 3, 17)))
+    clock.set(noon(date(2026, 3, 17)))
     run_once(service)
     with service.db.read() as session:
         assert session.exec(select(LedgerEntry).where(LedgerEntry.kind == "expire")).all()
     assert triggers.run_daily_jobs(service) == 1
     (expired,) = messages(service, "points_expired")
     assert expired.text == "Сгорело бонусов: 200. Баланс: 0."
-    set_time(clock, noon(date(2026, 3, 18)))
+    clock.set(noon(date(2026, 3, 18)))
     assert triggers.run_daily_jobs(service) == 0
 
 
@@ -229,9 +218,9 @@ def test_a_bad_lifecycle_template_is_skipped_not_blocking(
         good.model_copy(update={"templates": {**good.templates, "win_back": "{nonexistent}"}})
     )
     register(service, "2700000000077", "Жанна")
-    set_time(clock, noon(date(2026, 2, 1)))
+    clock.set(noon(date(2026, 2, 1)))
     buy(service, "2700000000077", 1000)
-    set_time(clock, noon(date(2026, 3, 17)))  # 44 days: win-back due; the welcome points expired
+    clock.set(noon(date(2026, 3, 17)))  # 44 days: win-back due; the welcome points expired
     run_once(service)
     assert triggers.run_daily_jobs(service) == 1
     assert messages(service, "win_back") == []
@@ -322,7 +311,7 @@ def test_two_replicas_at_once_give_each_gift_once(
     for n, card in enumerate(cards):
         register(service, card, f"Клиент {n}")
         buy(service, card, 1000)
-    set_time(clock, noon(date(2026, 2, 14)))
+    clock.set(noon(date(2026, 2, 14)))
     before = {card: balance(service, card) for card in cards}
     results: list[int] = []
     failures: list[BaseException] = []

@@ -33,23 +33,12 @@ from gateway.store.models import Customer, LedgerEntry, Notification, OutboxMess
 from gateway.store.models_mailings import MailingRecipient
 from gateway.wiring import build_relay, build_service
 from tests.conftest import Gateway
-from tests.support import MARKETER, OPERATOR, TILL, FakeClock, key
+from tests.support import MARKETER, OPERATOR, TILL, FakeClock, key, noon
 
 BUILDING = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs" / "building-materials.yaml"
 DEMO = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "gateway.yaml"
 PUBLIC = "https://loyalty.example"
 START = date(2026, 3, 2)
-
-
-def set_time(clock: FakeClock, moment: datetime) -> None:
-    clock.freeze()
-    assert clock.frozen_at is not None
-    clock.offset = moment - clock.frozen_at
-
-
-def noon(day: date) -> datetime:
-    """Noon in Moscow (09:00 UTC): far from any day boundary."""
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
 
 
 def configured(tmp_path: Path, **mailings: object) -> GatewayConfig:
@@ -76,7 +65,7 @@ def config(tmp_path: Path) -> GatewayConfig:
 
 @pytest.fixture
 def service(database_url: str, config: GatewayConfig, clock: FakeClock) -> Iterator[LoyaltyService]:
-    set_time(clock, noon(START))
+    clock.set(noon(START))
     svc = build_service(Settings(database_url=database_url), config, clock)
     yield svc
     svc.db.dispose()
@@ -165,12 +154,12 @@ def test_an_audience_selects_by_segment_tier_zone_purchase_dates_birthday_and_li
     service: LoyaltyService, clock: FakeClock
 ) -> None:
     ids = {n: register(service, f"290000000000{n}", birth=date(1990, 5 if n < 3 else 7, 10)) for n in range(1, 7)}
-    set_time(clock, noon(date(2026, 1, 10)))
+    clock.set(noon(date(2026, 1, 10)))
     buy(service, "2900000000001", 1000, store="S06")  # spb, January only: lapsed since February
-    set_time(clock, noon(date(2026, 2, 20)))
+    clock.set(noon(date(2026, 2, 20)))
     buy(service, "2900000000002", 1000, store="S01")  # msk, in February
     buy(service, "2900000000003", 1000, store="S13")  # nsk
-    set_time(clock, noon(date(2026, 3, 2)))
+    clock.set(noon(date(2026, 3, 2)))
     service.update_customer(
         "operator", uuid.uuid4().hex, UpdateCustomerRequest(customer_id=ids[4], segment="wholesale")
     )
@@ -322,7 +311,7 @@ def test_sending_keeps_the_pace_and_leaves_the_quiet_hours(
     paced = config.model_copy(update={"notifications": quiet})
     for n in range(5):
         register(service, f"295000000000{n}", consent=True)
-    set_time(clock, datetime(2026, 3, 2, 17, 58, 30, tzinfo=UTC))  # 20:58:30 in Moscow
+    clock.set(datetime(2026, 3, 2, 17, 58, 30, tzinfo=UTC))  # 20:58:30 in Moscow
     mailing_id = send(service, paced, advert(holdout_percent=0, per_minute=2))
     with service.db.read() as session:
         slots = sorted(
@@ -339,7 +328,7 @@ def test_opt_out_through_the_link_stops_advertising_but_not_service_messages(
     start_gateway: object, tmp_path: Path, clock: FakeClock
 ) -> None:
     gateway: Gateway = start_gateway(configured(tmp_path))  # type: ignore[operator]
-    set_time(clock, noon(START))
+    clock.set(noon(START))
     service = gateway.service
     config = configured(tmp_path)
     customer_id = register(service, "2960000000001", consent=True)
@@ -452,7 +441,7 @@ def test_an_email_mailing_arrives_through_smtp_with_its_unsubscribe_header(
             update={"notifications": base.notifications.model_copy(update={"providers": providers})}
         )
         gateway: Gateway = start_gateway(config)  # type: ignore[operator]
-        set_time(clock, noon(START))
+        clock.set(noon(START))
         service = gateway.service
         customer_id = register(service, "2990000000001", consent=True, email="anna@example.ru")
         register(service, "2990000000002", consent=True)  # no e-mail address: skipped

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,20 +31,9 @@ from gateway.ledger.service import LoyaltyService
 from gateway.store.models import Customer
 from gateway.wiring import build_service
 from tests.conftest import json_of
-from tests.support import TILL, FakeClock
+from tests.support import TILL, FakeClock, noon
 
 PLUMBING = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs" / "plumbing.yaml"
-
-
-def noon(day: date) -> datetime:
-    """Noon in Moscow (09:00 UTC): far from any day boundary."""
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
-
-
-def set_time(clock: FakeClock, day: date) -> None:
-    clock.freeze()
-    assert clock.frozen_at is not None
-    clock.offset = noon(day) - clock.frozen_at
 
 
 @pytest.fixture
@@ -54,7 +43,7 @@ def config() -> GatewayConfig:
 
 @pytest.fixture
 def service(database_url: str, config: GatewayConfig, clock: FakeClock) -> Iterator[LoyaltyService]:
-    set_time(clock, date(2026, 2, 10))
+    clock.set(noon(date(2026, 2, 10)))
     svc = build_service(Settings(database_url=database_url), config, clock)
     yield svc
     svc.db.dispose()
@@ -195,11 +184,11 @@ def test_a_partner_level_lasts_the_next_quarter_then_the_daily_job_lowers_it(
     buy(service, "2800000000021", 1_200_000)  # 12 % off at the crossing: 1 056 000 this quarter
     assert tier_of(service, installer) == "partner_gold"
 
-    set_time(clock, date(2026, 5, 20))  # Q2: Q1's turnover still qualifies
+    clock.set(noon(date(2026, 5, 20)))  # Q2: Q1's turnover still qualifies
     assert program_jobs.run_daily(service).get("tiers_changed", 0) == 0
     assert tier_of(service, installer) == "partner_gold"
 
-    set_time(clock, date(2026, 7, 1))  # Q3: Q2 bought nothing
+    clock.set(noon(date(2026, 7, 1)))  # Q3: Q2 bought nothing
     assert program_jobs.run_daily(service)["tiers_changed"] == 1
     assert tier_of(service, installer) == "partner"
 
@@ -207,14 +196,14 @@ def test_a_partner_level_lasts_the_next_quarter_then_the_daily_job_lowers_it(
 def test_the_retail_ladder_counts_twelve_months_where_the_partner_ladder_counts_the_quarter(
     service: LoyaltyService, clock: FakeClock
 ) -> None:
-    set_time(clock, date(2025, 11, 20))
+    clock.set(noon(date(2025, 11, 20)))
     retail = register(service, "2800000000031", "retail")
     installer = register(service, "2800000000032", "installers")
     buy(service, "2800000000031", 400_000)
     buy(service, "2800000000032", 400_000)
     assert (tier_of(service, retail), tier_of(service, installer)) == ("vip", "partner_silver")
 
-    set_time(clock, date(2026, 4, 10))  # Q2 2026: the Q4 2025 purchase is two quarters back
+    clock.set(noon(date(2026, 4, 10)))  # Q2 2026: the Q4 2025 purchase is two quarters back
     program_jobs.run_daily(service)
     assert tier_of(service, retail) == "vip"  # 400 000 within the last 365 days
     assert tier_of(service, installer) == "partner"
@@ -254,7 +243,7 @@ def test_a_first_purchase_on_the_other_ladder_replaces_the_stored_level(service:
 
 
 def test_tier_progress_shows_the_partner_ladder_and_its_quarter(start_gateway: Any, clock: FakeClock) -> None:
-    set_time(clock, date(2026, 2, 10))
+    clock.set(noon(date(2026, 2, 10)))
     gw = start_gateway(load_config(PLUMBING))
     register(gw.service, "2800000000061", "installers")
     register(gw.service, "2800000000062", "retail")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,20 +38,9 @@ from gateway.store.models import Account, Customer, LedgerEntry, Lot
 from gateway.store.models_program import BonusGrant, ProgramJobRun, StatusChange
 from gateway.wiring import build_service
 from gateway.workers.runner import run_once
-from tests.support import FakeClock
+from tests.support import FakeClock, noon
 
 BUILDING = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs" / "building-materials.yaml"
-
-
-def set_time(clock: FakeClock, moment: datetime) -> None:
-    clock.freeze()
-    assert clock.frozen_at is not None
-    clock.offset = moment - clock.frozen_at
-
-
-def noon(day: date) -> datetime:
-    """Noon in Moscow (09:00 UTC): far from any day boundary."""
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -61,7 +50,7 @@ def config() -> GatewayConfig:
 
 @pytest.fixture
 def service(database_url: str, config: GatewayConfig, clock: FakeClock) -> Iterator[LoyaltyService]:
-    set_time(clock, noon(date(2026, 1, 15)))
+    clock.set(noon(date(2026, 1, 15)))
     svc = build_service(Settings(database_url=database_url), config, clock)
     yield svc
     svc.db.dispose()
@@ -109,11 +98,11 @@ def test_new_home_owner_becomes_retail_after_twelve_months(service: LoyaltyServi
     assert (customer(service, owner).segment, customer(service, owner).segment_since) == ("new_home", date(2026, 1, 15))
     assert customer(service, plain).segment == "retail"  # the default segment
 
-    set_time(clock, noon(date(2027, 1, 14)))
+    clock.set(noon(date(2027, 1, 14)))
     program_jobs.run_daily(service)
     assert customer(service, owner).segment == "new_home"  # one day short
 
-    set_time(clock, noon(date(2027, 1, 15)))
+    clock.set(noon(date(2027, 1, 15)))
     done = program_jobs.run_daily(service)
     assert done["segments_changed"] == 1
     moved = customer(service, owner)
@@ -124,14 +113,14 @@ def test_new_home_owner_becomes_retail_after_twelve_months(service: LoyaltyServi
     ]
 
     assert program_jobs.run_daily(service) == {}  # the same day again: nothing
-    set_time(clock, noon(date(2027, 3, 1)))
+    clock.set(noon(date(2027, 3, 1)))
     assert program_jobs.run_daily(service).get("segments_changed", 0) == 0
     assert service.check().ok
 
 
 def test_a_late_job_dates_the_transition_when_it_was_due(service: LoyaltyService, clock: FakeClock) -> None:
     owner = register(service, "2700000000103", segment="new_home")
-    set_time(clock, noon(date(2027, 2, 3)))  # the job did not run for weeks
+    clock.set(noon(date(2027, 2, 3)))  # the job did not run for weeks
     program_jobs.run_daily(service)
     assert customer(service, owner).segment_since == date(2027, 1, 15)
 
@@ -141,7 +130,7 @@ def test_tier_rises_on_the_crossing_purchase_and_falls_with_the_turnover(
 ) -> None:
     card = "2700000000111"
     buyer = register(service, card)
-    set_time(clock, noon(date(2026, 2, 2)))
+    clock.set(noon(date(2026, 2, 2)))
     program_jobs.run_daily(service)
     assert customer(service, buyer).tier == "base"
 
@@ -159,11 +148,11 @@ def test_tier_rises_on_the_crossing_purchase_and_falls_with_the_turnover(
         )
     assert program_jobs.run_daily(service).get("tiers_changed", 0) == 0  # the job agrees
 
-    set_time(clock, noon(date(2026, 5, 20)))  # next quarter: last quarter's 110 000 keeps silver
+    clock.set(noon(date(2026, 5, 20)))  # next quarter: last quarter's 110 000 keeps silver
     program_jobs.run_daily(service)
     assert customer(service, buyer).tier == "silver"
 
-    set_time(clock, noon(date(2026, 7, 1)))  # the quarter after: nothing bought since March
+    clock.set(noon(date(2026, 7, 1)))  # the quarter after: nothing bought since March
     done = program_jobs.run_daily(service)
     assert done["tiers_changed"] == 1
     assert customer(service, buyer).tier == "base"
@@ -179,12 +168,12 @@ def test_tier_rises_on_the_crossing_purchase_and_falls_with_the_turnover(
 def test_a_refund_below_the_threshold_downgrades_at_the_next_job(service: LoyaltyService, clock: FakeClock) -> None:
     card = "2700000000112"
     buyer = register(service, card)
-    set_time(clock, noon(date(2026, 3, 2)))
+    clock.set(noon(date(2026, 3, 2)))
     first = buy(service, card, 120_000, receipt="R-1")
     buy(service, card, 190_000, receipt="R-2")
     assert customer(service, buyer).tier == "gold"  # 310 000
     service.refund("tills", uuid.uuid4().hex, RefundRequest(receipt_id=first, refund_id="RF-1", amount=Decimal(20_000)))
-    set_time(clock, noon(date(2026, 3, 3)))
+    clock.set(noon(date(2026, 3, 3)))
     program_jobs.run_daily(service)
     assert customer(service, buyer).tier == "silver"  # 290 000
 
@@ -192,28 +181,28 @@ def test_a_refund_below_the_threshold_downgrades_at_the_next_job(service: Loyalt
 def test_partners_have_no_tier(service: LoyaltyService, clock: FakeClock) -> None:
     partner = register(service, "2700000000113", segment="partner")
     buy(service, "2700000000113", 500_000)
-    set_time(clock, noon(date(2026, 1, 16)))
+    clock.set(noon(date(2026, 1, 16)))
     program_jobs.run_daily(service)
     assert customer(service, partner).tier is None
 
 
 def test_birthday_bonus_once_a_year_and_it_expires(service: LoyaltyService, clock: FakeClock) -> None:
-    set_time(clock, noon(date(2026, 5, 10)))
+    clock.set(noon(date(2026, 5, 10)))
     card = "2700000000121"
     birthday_girl = register(service, card, birth_date=date(1990, 5, 20))
     partner = register(service, "2700000000122", birth_date=date(1985, 5, 20), segment="partner")
     start = available(service, card)  # the welcome bonus (200 points living 60 days)
 
-    set_time(clock, noon(date(2026, 5, 19)))
+    clock.set(noon(date(2026, 5, 19)))
     program_jobs.run_daily(service)
     assert available(service, card) == start
 
-    set_time(clock, noon(date(2026, 5, 20)))
+    clock.set(noon(date(2026, 5, 20)))
     done = program_jobs.run_daily(service)
     assert done["birthday_bonuses"] == 1  # the partner's segment has no birthday bonus
     assert available(service, card) == start + 500
     assert program_jobs.run_daily(service) == {}
-    set_time(clock, noon(date(2026, 5, 23)))
+    clock.set(noon(date(2026, 5, 23)))
     program_jobs.run_daily(service)  # still within the grace days: no second grant
     assert available(service, card) == start + 500
     with service.db.read() as session:
@@ -221,18 +210,18 @@ def test_birthday_bonus_once_a_year_and_it_expires(service: LoyaltyService, cloc
         assert [(g.key, g.points) for g in grants] == [(f"birthday:{birthday_girl}:2026", 500)]
         assert partner not in {g.customer_id for g in grants}
 
-    set_time(clock, noon(date(2026, 6, 20)))  # 31 days later: the birthday points expired
+    clock.set(noon(date(2026, 6, 20)))  # 31 days later: the birthday points expired
     run_once(service)
     assert available(service, card) == start
     assert service.check().ok
 
-    set_time(clock, noon(date(2027, 5, 26)))  # next year, the job 6 days late: still granted
+    clock.set(noon(date(2027, 5, 26)))  # next year, the job 6 days late: still granted
     program_jobs.run_daily(service)
     assert available(service, card) == 500  # the welcome bonus is long gone
 
 
 def test_no_birthday_bonus_for_a_birthday_before_registration(service: LoyaltyService, clock: FakeClock) -> None:
-    set_time(clock, noon(date(2026, 5, 22)))
+    clock.set(noon(date(2026, 5, 22)))
     card = "2700000000123"
     register(service, card, birth_date=date(1990, 5, 20))  # joined two days after the birthday
     start = available(service, card)
@@ -243,13 +232,13 @@ def test_no_birthday_bonus_for_a_birthday_before_registration(service: LoyaltySe
 def test_batches_and_workers_on_several_replicas_grant_each_bonus_once(
     database_url: str, config: GatewayConfig, clock: FakeClock
 ) -> None:
-    set_time(clock, noon(date(2026, 3, 20)))
+    clock.set(noon(date(2026, 3, 20)))
     services = [build_service(Settings(database_url=database_url), config, clock) for _ in range(3)]
     try:
         cards = [f"27000000002{i:02d}" for i in range(9)]
         for card in cards:
             register(services[0], card, birth_date=date(1991, 4, 2))
-        set_time(clock, noon(date(2026, 4, 2)))
+        clock.set(noon(date(2026, 4, 2)))
         errors: list[BaseException] = []
 
         def work(svc: LoyaltyService) -> None:
@@ -284,7 +273,7 @@ def test_a_batch_of_a_dead_worker_is_taken_over_when_its_lease_runs_out(
     cards = [f"27000000003{i:02d}" for i in range(3)]
     for card in cards:
         register(service, card, birth_date=date(1992, 2, 1))
-    set_time(clock, noon(date(2026, 2, 1)))
+    clock.set(noon(date(2026, 2, 1)))
     claim = program_jobs._claim(service, batch=10)  # a worker takes the batch, then dies
     assert claim is not None and len(claim.customer_ids) == 3
     assert program_jobs.run_daily(service) == {}  # the batch is leased: nobody else touches it
@@ -344,7 +333,7 @@ def place(card: str, version: int, roubles: int, *, shipped: list[tuple[str, int
 def test_shipped_order_goods_count_as_turnover_and_raise_the_tier(service: LoyaltyService, clock: FakeClock) -> None:
     card = "2700000000121"
     buyer = register(service, card)
-    set_time(clock, noon(date(2026, 2, 2)))
+    clock.set(noon(date(2026, 2, 2)))
     program_jobs.run_daily(service)
     buy(service, card, 40_000)
 
@@ -353,7 +342,7 @@ def test_shipped_order_goods_count_as_turnover_and_raise_the_tier(service: Loyal
 
     apply(place(card, 1, 100_000, shipped=[]))  # placed and paid: nothing shipped, nothing counts
     assert customer(service, buyer).tier == "base"
-    set_time(clock, noon(date(2026, 2, 5)))
+    clock.set(noon(date(2026, 2, 5)))
     apply(place(card, 2, 100_000, shipped=[("S1", 4, date(2026, 2, 4))]))  # 40 000 + 40 000
     assert customer(service, buyer).tier == "base"
     apply(place(card, 3, 100_000, shipped=[("S1", 4, date(2026, 2, 4)), ("S2", 6, date(2026, 2, 5))]))
@@ -372,10 +361,10 @@ def test_shipped_order_goods_count_as_turnover_and_raise_the_tier(service: Loyal
     back = OrderReturn(
         return_id="RT1", returned_at=noon(date(2026, 2, 6)), lines=[OrderQuantity(line_id="1", quantity=Decimal(6))]
     )
-    set_time(clock, noon(date(2026, 2, 6)))
+    clock.set(noon(date(2026, 2, 6)))
     apply(place(card, 4, 100_000, shipped=[("S1", 4, date(2026, 2, 4)), ("S2", 6, date(2026, 2, 5))], returns=[back]))
     assert customer(service, buyer).tier == "silver"  # a return never lowers a tier on the spot
-    set_time(clock, noon(date(2026, 2, 7)))
+    clock.set(noon(date(2026, 2, 7)))
     program_jobs.run_daily(service)
     assert customer(service, buyer).tier == "base"  # 40 000 + 40 000
     with service.db.read() as session:
@@ -398,7 +387,7 @@ def test_the_old_systems_purchases_count_towards_the_tier(
 ) -> None:
     card = "2700000000122"
     buyer = register(service, card)
-    set_time(clock, noon(date(2026, 2, 10)))
+    clock.set(noon(date(2026, 2, 10)))
     history = tmp_path / "history.csv"
     history.write_text(
         "id;card_number;occurred_at;kind;amount;points_accrued;points_spent;receipt;store;note\n"
@@ -427,7 +416,7 @@ def test_a_quiet_day_locks_no_one_and_a_busy_one_only_those_it_changes(
     program_jobs.run_daily(service)  # the first day places everyone at the base tier
     assert program_jobs.worth_a_look(service, [*quiet, climber, born], date(2026, 1, 15)) == []
 
-    set_time(clock, noon(date(2026, 1, 17)))
+    clock.set(noon(date(2026, 1, 17)))
     buy(service, "2700000000450", 150_000)  # crosses into silver at once (upgrade on purchase)
     with service.db.write() as session:  # …but a back-office correction set the tier back
         row = session.get(Customer, climber)
@@ -504,7 +493,7 @@ def test_a_chunk_of_birthday_bonuses_is_booked_as_lots_entries_and_grants_that_a
     cards = [f"27000000006{i:02d}" for i in range(12)]
     people = [register(service, card, birth_date=date(1988, 2, 3)) for card in cards]
     program_jobs.run_daily(service)  # the tiers of the first day
-    set_time(clock, noon(date(2026, 2, 4)))  # a day after the birthday: within the grace days
+    clock.set(noon(date(2026, 2, 4)))  # a day after the birthday: within the grace days
     done = program_jobs.run_daily(service)
     assert done["birthday_bonuses"] == 12
     assert all(available(service, card) == 200 + 500 for card in cards)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,14 +29,9 @@ from gateway.ledger.service import LoyaltyService
 from gateway.store.models import Customer
 from gateway.wiring import build_service
 from tests.conftest import json_of
-from tests.support import TILL, FakeClock, key
+from tests.support import TILL, FakeClock, key, noon
 
 BUILDING = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs" / "building-materials.yaml"
-
-
-def noon(day: date) -> datetime:
-    """Noon in Moscow (09:00 UTC): far from any day boundary."""
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from gateway.store.models import Notification
 from gateway.store.models_program import GrantReversal
 from gateway.wiring import build_service
 from tests.conftest import Gateway, json_of
-from tests.support import SITE, FakeClock, key
+from tests.support import SITE, FakeClock, key, noon
 
 BUILDING = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "programs" / "building-materials.yaml"
 DEMO = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "gateway.yaml"
@@ -59,10 +59,6 @@ def program_text(pending_days: int = 0) -> str:
     assert text.count("\n  bonuses:\n") == 1 and text.count("    pending_days: 0\n") == 1
     text = text.replace("\n  bonuses:\n", "\n  bonuses:\n    referral_welcome: {points: 300, expiry_days: 90}\n")
     return text.replace("    pending_days: 0\n", f"    pending_days: {pending_days}\n")
-
-
-def noon(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
 
 
 # -- registration: SMS code and the Bitrix site ----------------------------------------------------
