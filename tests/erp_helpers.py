@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -23,6 +24,14 @@ from testing.fake_erp import LOGIN, PASSWORD, FakeErp
 from tests.support import FakeClock, card_with_points
 
 __all__ = ["ERP_CLIENT", "erp_config"]  # re-exported for the ERP tests
+
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the ERP tests' "now"
+
+
+def at(minutes: int) -> datetime:
+    """``minutes`` after T0."""
+    return T0 + timedelta(minutes=minutes)
 
 
 def gateway_config(erp: ErpConfig) -> GatewayConfig:

@@ -18,35 +18,19 @@ Sources (the authority; read, not copied):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
-
-import pytest
 
 from adapters.onec.erp.sync import SyncReport
 from adapters.onec.erp.wiring import build_runtime
 from contracts.orders import OrderResult
 from gateway.ledger.service import LoyaltyService
 from testing.fake_erp import APACHE_REQUEST_LINE, CARDS, IIS_QUERY_STRING, Behaviour, FakeErp, Line
-from tests.erp_helpers import ERP_CLIENT, erp_config, new_card, service_on
-from tests.support import FakeClock
+from tests.erp_helpers import ERP_CLIENT, at, erp_config, new_card
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 D = Decimal
-
-
-@pytest.fixture
-def service(database_url: str, clock: FakeClock) -> Iterator[LoyaltyService]:
-    service = service_on(database_url, clock)
-    yield service
-    service.db.dispose()
-
-
-def at(minutes: int) -> datetime:
-    return T0 + timedelta(minutes=minutes)
 
 
 def sync(service: LoyaltyService, erp: FakeErp, **overrides: Any) -> SyncReport:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,22 +33,10 @@ from gateway.store.models_orders import Order, OrderHistory
 from gateway.workers.stuck import StuckTransactions
 from testing.fake_erp import LOGIN, PASSWORD, Behaviour, FakeErp, Line
 from tests.conftest import Gateway
-from tests.erp_helpers import ERP_CLIENT, balance, erp_config, gateway_config, new_card, service_on
+from tests.erp_helpers import ERP_CLIENT, T0, at, balance, erp_config, gateway_config, new_card, service_on
 from tests.support import FakeClock, wait_for
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 D = Decimal
-
-
-@pytest.fixture
-def service(database_url: str, clock: FakeClock) -> Iterator[LoyaltyService]:
-    service = service_on(database_url, clock)
-    yield service
-    service.db.dispose()
-
-
-def at(minutes: int) -> datetime:
-    return T0 + timedelta(minutes=minutes)
 
 
 def story(erp: FakeErp, card_ref: str) -> tuple[str, list[Callable[[], None]]]:
