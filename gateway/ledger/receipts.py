@@ -41,9 +41,25 @@ def commit_result(ctx: Ctx, receipt: Receipt, card: Card) -> CommitResult:
     lines = ctx.session.exec(
         select(ReceiptLine).where(ReceiptLine.receipt_txn_id == receipt.id).order_by(col(ReceiptLine.position))
     ).all()
-    paid_by_points = receipt.points_spent * receipt.point_value_kopecks
+    booked = [
+        LineResult(
+            line_id=line.line_id,
+            amount=kopecks_to_money(line.amount_kopecks + line.discount_kopecks),
+            discount=kopecks_to_money(line.discount_kopecks),
+            points_spent=line.points_spent,
+            points_accrued=line.points_accrued,
+        )
+        for line in lines
+    ]
     discount = sum(line.discount_kopecks for line in lines)
     explanation = EXPLANATION.validate_json(receipt.explanation_json)
+    return _result(receipt, discount, booked, explanation, balance_of(ctx, card))
+
+
+def _result(
+    receipt: Receipt, discount: int, lines: list[LineResult], explanation: list[RuleApplication], balance: BalanceResult
+) -> CommitResult:
+    paid_by_points = receipt.points_spent * receipt.point_value_kopecks
     return CommitResult(
         transaction_id=receipt.id,
         receipt_id=receipt.receipt_id,
@@ -55,18 +71,9 @@ def commit_result(ctx: Ctx, receipt: Receipt, card: Card) -> CommitResult:
         amount_paid_by_points=kopecks_to_money(paid_by_points),
         total_discount=kopecks_to_money(discount),
         amount_payable=kopecks_to_money(receipt.total_kopecks - discount - paid_by_points),
-        lines=[
-            LineResult(
-                line_id=line.line_id,
-                amount=kopecks_to_money(line.amount_kopecks + line.discount_kopecks),
-                discount=kopecks_to_money(line.discount_kopecks),
-                points_spent=line.points_spent,
-                points_accrued=line.points_accrued,
-            )
-            for line in lines
-        ],
+        lines=lines,
         explanation=explanation,
-        balance=balance_of(ctx, card),
+        balance=balance,
     )
 
 
@@ -293,20 +300,5 @@ def book_receipt(
 
 def _booked(receipt: Receipt, priced: PricedCart, balance: BalanceResult) -> CommitResult:
     """``commit_result`` of a receipt just booked, from the priced cart rather than read back."""
-    paid_by_points = receipt.points_spent * receipt.point_value_kopecks
     discount = sum(line.discount_kopecks for line in priced.lines)
-    return CommitResult(
-        transaction_id=receipt.id,
-        receipt_id=receipt.receipt_id,
-        card_number=receipt.card_number,
-        total_amount=kopecks_to_money(receipt.total_kopecks),
-        points_spent=receipt.points_spent,
-        points_accrued=receipt.points_accrued,
-        points_released=receipt.points_released,
-        amount_paid_by_points=kopecks_to_money(paid_by_points),
-        total_discount=kopecks_to_money(discount),
-        amount_payable=kopecks_to_money(receipt.total_kopecks - discount - paid_by_points),
-        lines=line_results(priced),
-        explanation=explain(priced),
-        balance=balance,
-    )
+    return _result(receipt, discount, line_results(priced), explain(priced), balance)
