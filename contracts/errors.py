@@ -61,6 +61,7 @@ class ErrorCode(StrEnum):
     WEBHOOK_TOKEN_INVALID = "webhook_token_invalid"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_CONFIGURED = "not_configured"
     CONFIG_ERROR = "config_error"
     INTERNAL_ERROR = "internal_error"
 
@@ -136,6 +137,9 @@ ERROR_CATALOGUE: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.WEBHOOK_TOKEN_INVALID: ErrorSpec(403, "Unknown sender or wrong application token."),
     ErrorCode.PAYLOAD_TOO_LARGE: ErrorSpec(413, "The request body is larger than this endpoint accepts."),
     ErrorCode.METHOD_NOT_ALLOWED: ErrorSpec(405, "The resource does not support this HTTP method; see Allow."),
+    ErrorCode.NOT_CONFIGURED: ErrorSpec(
+        409, "This needs a setting the gateway's configuration does not have (the message names it)."
+    ),
     ErrorCode.CONFIG_ERROR: ErrorSpec(500, "The gateway configuration is invalid."),
     ErrorCode.INTERNAL_ERROR: ErrorSpec(500, "Unexpected failure; nothing was changed."),
 }

@@ -85,10 +85,10 @@ def result(mailing: Mailing) -> MailingResult:
 def _check(service: LoyaltyService, config: GatewayConfig, request: MailingRequest) -> None:
     if request.kind == "advertising" and config.mailings.public_url is None:
         raise LoyaltyError(
-            ErrorCode.CONFIG_ERROR, "advertising needs unsubscribe links: set mailings.public_url", field="kind"
+            ErrorCode.NOT_CONFIGURED, "advertising needs unsubscribe links: set mailings.public_url", field="kind"
         )
     if request.channel == "email" and not config.mailings.chains.get("email"):
-        raise LoyaltyError(ErrorCode.CONFIG_ERROR, "no e-mail provider: set mailings.chains.email", field="channel")
+        raise LoyaltyError(ErrorCode.NOT_CONFIGURED, "no e-mail provider: set mailings.chains.email", field="channel")
     if request.promo_mode == "personal" and request.campaign_id is not None:
         service.campaign("system:mailings", request.campaign_id)  # campaign_not_found when there is none
     with service.db.read() as session:  # unknown zones and the like: refused now, not when sending

@@ -158,7 +158,7 @@ def test_building_materials_has_six_price_types_eight_zones_and_intermediaries()
     foreman = program.bonuses.referral[0]
     assert (foreman.referrer_segments, foreman.percent, foreman.months) == (["partner"], Decimal(3), 12)
     results = simulate("building-materials")
-    assert summary(results[4])[-1] == 401  # the foreman's 3 % (see tests/test_simulate.py for every cart)
+    assert summary(results[4])[-1] == 401  # the foreman's 3 % (see tests/unit/test_simulate.py for every cart)
 
 
 # -- the same programs booked through the ledger -------------------------------------------------

@@ -30,7 +30,7 @@ from gateway.mailings.config import MailingsConfig
 from gateway.mailings.requests import MailingRequest
 from gateway.outbound.relay import Relay
 from gateway.store.models import Customer, LedgerEntry, Notification, OutboxMessage
-from gateway.store.models_mailings import MailingRecipient
+from gateway.store.models_mailings import Mailing, MailingRecipient
 from gateway.wiring import build_relay, build_service
 from tests.conftest import Gateway
 from tests.support import MARKETER, OPERATOR, TILL, FakeClock, key, noon
@@ -394,6 +394,21 @@ def test_personal_promo_codes_and_gift_points_go_to_recipients_not_to_the_holdou
         grants = session.exec(select(LedgerEntry).where(LedgerEntry.kind == "grant")).all()
     assert len(grants) == len(texts)
     assert "01.04.2026" in next(iter(texts.values()))  # 30 days from 2 March
+
+
+def test_advertising_without_unsubscribe_links_configured_is_refused_by_name_and_creates_nothing(
+    gateway: Gateway,
+) -> None:
+    """The demo configuration has no ``mailings.public_url``: an advertising mailing cannot carry
+    its unsubscribe link, so it is refused with 409 naming the setting (found by schemathesis as
+    a 500 before)."""
+    body = {"name": "Акция", "kind": "advertising", "channel": "sms", "template": "Скидки!"}
+    refused = gateway.http.post("/api/v1/mailings", json=body, headers={**MARKETER, **key()})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "not_configured"
+    assert "mailings.public_url" in refused.json()["error"]["message"]
+    with gateway.service.db.read() as session:
+        assert session.exec(select(Mailing)).all() == []
 
 
 def test_a_marketer_may_create_and_send_a_mailing_and_a_till_may_not(

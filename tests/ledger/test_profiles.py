@@ -191,7 +191,7 @@ def _b24_config(demo_config: GatewayConfig, webhook_url: str) -> GatewayConfig:
 
 
 def _b24_event(gw: Gateway, event: str, contact_id: str, ts: str) -> None:
-    """The form Bitrix24 posts to an outbound webhook (tests/test_bitrix24.py has its source)."""
+    """The form Bitrix24 posts to an outbound webhook (tests/adapters/bitrix/test_bitrix24.py has its source)."""
     form = {
         "event": event,
         "event_handler_id": "17",

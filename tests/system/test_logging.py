@@ -4,7 +4,7 @@ of 1C calls carried phones, e-mails and names at the default level).
 
 The access-log tests run ``gateway serve`` as a real process and read its stderr, the way an
 operator reads it; 1C's calls are sent as 1C writes them (values unencoded, Cyrillic raw — see
-``tests/test_onec_loyaltyservice.py`` for the sources: ``AlexanderYekat/unf``
+``tests/adapters/onec/test_onec_loyaltyservice.py`` for the sources: ``AlexanderYekat/unf``
 ``CommonModules/СерверЛояльностиПолучательДанных*``)."""
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def test_requests_are_counted_and_timed_per_protocol_and_operation(gateway: Gate
     for _ in range(3):
         assert gateway.http.post("/api/v1/calculate", headers=SITE, json=cart).status_code == 200
     assert gateway.http.get(f"/api/v1/cards/{CARD}/balance").status_code == 401
-    # A 1C till's call as 1C writes it (see tests/test_onec_loyaltyservice.py for the sources).
+    # A 1C till's call as 1C writes it (see tests/adapters/onec/test_onec_loyaltyservice.py for the sources).
     till = raw_request(
         gateway.url,
         "GET",

@@ -2,7 +2,7 @@
 thousands of unknown goods, or a megabyte-long goods reference, costs a few short rows of the
 unmapped-references report, not hundreds of megabytes. The 1C requests are sent as the УНФ till
 builds them (``calculatediscounts``: a GET with a JSON body; AlexanderYekat/unf,
-CommonModules/СерверЛояльностиПолучательДанных*), as in tests/test_onec_loyaltyservice.py."""
+CommonModules/СерверЛояльностиПолучательДанных*), as in tests/adapters/onec/test_onec_loyaltyservice.py."""
 
 from __future__ import annotations
 

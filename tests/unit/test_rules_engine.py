@@ -510,7 +510,7 @@ def test_referral_points_for_the_intermediary(building: Program) -> None:
 
 
 def test_a_program_without_rules_prices_as_the_foundation_did() -> None:
-    """The demo's numbers (tests/test_purchase_flow.py) with and without a context."""
+    """The demo's numbers (tests/ledger/test_purchase_flow.py) with and without a context."""
     cart = [line("A", "DRILL-01", "500.00", "2"), line("B", "BITS-SET", "250.50")]
     for context in (None, PricingContext(on=date(2026, 3, 12), store="S1", segment="x", first_purchase=True)):
         priced = price_cart(program(), cart, 300, 600, context=context)

@@ -52,6 +52,7 @@ CASHIER_TEXT: dict[ErrorCode, str] = {
     ErrorCode.IDEMPOTENCY_KEY_REQUIRED: "Нет ключа идемпотентности",
     ErrorCode.IDEMPOTENCY_CONFLICT: "Повтор запроса с другим содержимым",
     ErrorCode.IDEMPOTENCY_IN_FLIGHT: "Запрос ещё выполняется, повторите позже",
+    ErrorCode.NOT_CONFIGURED: "Функция не настроена на сервере лояльности",
     ErrorCode.CONFIG_ERROR: "Ошибка настройки сервера лояльности",
     ErrorCode.INTERNAL_ERROR: "Внутренняя ошибка сервера лояльности",
 }

@@ -1,6 +1,6 @@
 """Transport and robustness of the 1C «Сервер лояльности» contract over real HTTP: unencoded query
 values, Cyrillic Basic logins, JSON bodies on GET, locks under concurrency, errors in the forms the
-till shows. A whole till day in the exact shapes of 1C's code is tests/test_onec_till_day.py (which
+till shows. A whole till day in the exact shapes of 1C's code is tests/adapters/onec/test_onec_till_day.py (which
 cites the BSL); this file keeps the short-hand queries of a generic client."""
 
 from __future__ import annotations

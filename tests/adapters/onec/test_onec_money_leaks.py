@@ -2,7 +2,7 @@
 failing on the adapter as it was and passing now. Requests are in the exact shapes of 1C:УНФ's
 till (``AlexanderYekat/unf`` ``DataProcessors/РабочееМестоКассира/Forms/ФормаРМК/Ext/Form/Module.bsl``:
 ``СписатьРазблокироватьБонусныеБаллы``, ``СписатьПодарочныйСертификат``; transport
-``CommonModules/СерверЛояльностиПолучательДанныхВызовСервера``) — see tests/test_onec_till_day.py.
+``CommonModules/СерверЛояльностиПолучательДанныхВызовСервера``) — see tests/adapters/onec/test_onec_till_day.py.
 """
 
 from __future__ import annotations
