@@ -88,13 +88,18 @@ class _QuickServer(uvicorn.Server):
 
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` under a real uvicorn server on a loopback port; yields its base URL."""
-    port = free_port()
+    """Run ``app`` under a real uvicorn server on a loopback port; yields its base URL.
+
+    The socket is bound here and handed to uvicorn: a port only looked up free and bound later
+    could be taken by another test process in between (seen on PostgreSQL runs: errno 98)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", http=TolerantHttpToolsProtocol
     )
     server = _QuickServer(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -106,6 +111,7 @@ def live_server(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        sock.close()
 
 
 def basic(login: str, password: str) -> dict[str, str]:
