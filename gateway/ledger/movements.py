@@ -128,17 +128,7 @@ def reverse_earned(ctx: Ctx, account_id: str, transaction_id: str, refund_txn: s
         for lot in spendable_lots(ctx, account_id)
         if lot.transaction_id != transaction_id or lot.source != "accrual"
     ]
-    pending_others = ctx.session.exec(
-        select(Lot)
-        .where(
-            Lot.account_id == account_id,
-            col(Lot.remaining) > 0,
-            col(Lot.available_at) > ctx.now,
-            col(Lot.available_at) < PENDING_UNTIL_SHIPPED,
-            col(Lot.transaction_id).is_distinct_from(transaction_id),
-        )
-        .order_by(col(Lot.available_at), col(Lot.id))
-    ).all()
+    pending_others = pending_lots_except(ctx, account_id, transaction_id)
     taken = 0
     for lot in [*own, *others, *pending_others]:
         if taken == points:
@@ -152,3 +142,22 @@ def reverse_earned(ctx: Ctx, account_id: str, transaction_id: str, refund_txn: s
         take_from_lot(ctx, lot, take, "reversed", entry_id=entry.id)
         taken += take
     return taken
+
+
+def pending_lots_except(ctx: Ctx, account_id: str, transaction_id: str) -> list[Lot]:
+    """The account's points still pending by days (not those waiting for a shipment), of every
+    transaction but ``transaction_id``, soonest available first: what a return takes after the
+    spendable points."""
+    return list(
+        ctx.session.exec(
+            select(Lot)
+            .where(
+                Lot.account_id == account_id,
+                col(Lot.remaining) > 0,
+                col(Lot.available_at) > ctx.now,
+                col(Lot.available_at) < PENDING_UNTIL_SHIPPED,
+                col(Lot.transaction_id).is_distinct_from(transaction_id),
+            )
+            .order_by(col(Lot.available_at), col(Lot.id))
+        ).all()
+    )

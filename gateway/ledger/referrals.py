@@ -34,6 +34,7 @@ from gateway.ledger.accounts import (
     take_from_lot,
 )
 from gateway.ledger.context import Ctx
+from gateway.ledger.movements import pending_lots_except
 from gateway.outbound.outbox import Event
 from gateway.store.db import Database
 from gateway.store.models import Account, Lot, ReceiptLine, Refund
@@ -199,17 +200,7 @@ def _take_back(ctx: Ctx, account_id: str, own_txn: str, points: int, change_id: 
         .order_by(col(Lot.id))
     ).all()
     others = [lot for lot in spendable_lots(ctx, account_id) if lot.transaction_id != own_txn]
-    pending_others = ctx.session.exec(
-        select(Lot)
-        .where(
-            Lot.account_id == account_id,
-            col(Lot.remaining) > 0,
-            col(Lot.available_at) > ctx.now,
-            col(Lot.available_at) < PENDING_UNTIL_SHIPPED,
-            col(Lot.transaction_id).is_distinct_from(own_txn),
-        )
-        .order_by(col(Lot.available_at), col(Lot.id))
-    ).all()
+    pending_others = pending_lots_except(ctx, account_id, own_txn)
     taken = 0
     for lot in [*own, *others, *pending_others]:
         if taken == points:
